@@ -1,0 +1,149 @@
+"""Executor-side work: file URIs -> decoded tensors -> 1280-d features, or an error record.
+
+:func:`extract_frame` is a pure pandas -> pandas function (given an extractor), so it is
+tested without Spark; :func:`make_partition_fn` wraps it for ``DataFrame.mapInPandas``
+with bounded batches and a once-per-worker model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spark_app import storage
+from spark_app.backends import FeatureExtractor, ModelPayload, get_extractor
+from spark_app.decode import DEFAULT_MAX_PIXELS, DecodedImage, DecodeError, decode_image, preprocess
+from spark_app.formats import is_supported_name, unsupported_reason
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+
+#: Columns produced per input file (Spark DDL, in order).
+EXTRACT_SCHEMA_DDL = (
+    "path string, label string, image_id string, width int, height int, "
+    "features array<float>, processing_ms double, error_stage string, error string"
+)
+
+# Error stages, in pipeline order.
+STAGE_FORMAT = "format"
+STAGE_READ = "read"
+STAGE_DECODE = "decode"
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Limits for one run's extraction."""
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
+@dataclass
+class _Decoded:
+    index: int
+    image_id: str
+    width: int
+    height: int
+    tensor: np.ndarray
+    elapsed_ms: float
+
+
+class _Rejected(Exception):
+    """An input that becomes an error record at ``stage``."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+
+
+def _read_and_decode(uri: str, settings: ExtractSettings) -> tuple[bytes, DecodedImage]:
+    """Check the name, read and decode one file; raises _Rejected with the reason."""
+    if not is_supported_name(uri):
+        raise _Rejected(STAGE_FORMAT, unsupported_reason(uri))
+    try:
+        data = storage.read_bytes(uri, max_bytes=settings.max_file_bytes)
+    except storage.StorageError as exc:
+        raise _Rejected(STAGE_READ, str(exc)) from None
+    try:
+        return data, decode_image(data, max_pixels=settings.max_pixels)
+    except DecodeError as exc:
+        raise _Rejected(STAGE_DECODE, str(exc)) from None
+
+
+def extract_frame(frame: pd.DataFrame, extractor: FeatureExtractor, settings: ExtractSettings) -> pd.DataFrame:
+    """Process a frame of ``path``/``label`` rows; one output row per input row, always."""
+    n = len(frame)
+    out: dict[str, list[Any]] = {
+        "path": list(frame["path"]),
+        "label": list(frame["label"]),
+        "image_id": [None] * n,
+        "width": [None] * n,
+        "height": [None] * n,
+        "features": [None] * n,
+        "processing_ms": [None] * n,
+        "error_stage": [None] * n,
+        "error": [None] * n,
+    }
+    decoded: list[_Decoded] = []
+    for i, uri in enumerate(out["path"]):
+        started = time.perf_counter()
+        try:
+            data, image = _read_and_decode(uri, settings)
+        except _Rejected as rejected:
+            out["error_stage"][i] = rejected.stage
+            out["error"][i] = str(rejected)
+            continue
+        decoded.append(
+            _Decoded(
+                index=i,
+                image_id=hashlib.sha256(data).hexdigest(),
+                width=image.width,
+                height=image.height,
+                tensor=preprocess(image.pixels),
+                elapsed_ms=(time.perf_counter() - started) * 1000.0,
+            )
+        )
+    if decoded:
+        started = time.perf_counter()
+        features = extractor.extract(np.stack([d.tensor for d in decoded]))
+        per_image_ms = (time.perf_counter() - started) * 1000.0 / len(decoded)
+        for d, vector in zip(decoded, features, strict=True):
+            out["image_id"][d.index] = d.image_id
+            out["width"][d.index] = d.width
+            out["height"][d.index] = d.height
+            out["features"][d.index] = vector
+            out["processing_ms"][d.index] = d.elapsed_ms + per_image_ms
+    result = pd.DataFrame(out)
+    result["width"] = result["width"].astype("Int32")
+    result["height"] = result["height"].astype("Int32")
+    return result
+
+
+def make_partition_fn(
+    payload_key: Any,
+    load_payload: Callable[[], ModelPayload],
+    settings: ExtractSettings,
+    on_model_built: Callable[[], None] | None = None,
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: bounded batches, model built once per Python worker.
+
+    ``load_payload`` returns the broadcast value (called on the executor only when this
+    worker has no model for ``payload_key`` yet); ``on_model_built`` counts builds.
+    """
+
+    def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        extractor, built = get_extractor(payload_key, load_payload)
+        if built and on_model_built is not None:
+            on_model_built()
+        for frame in frames:
+            for start in range(0, len(frame), settings.batch_size):
+                yield extract_frame(frame.iloc[start : start + settings.batch_size], extractor, settings)
+
+    return run

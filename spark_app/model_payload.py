@@ -1,0 +1,69 @@
+"""Driver side: turn the verified weights into the payload that is broadcast to executors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import spark_app
+from spark_app.backends import BACKENDS, KERAS, LITERT, ModelPayload
+from spark_app.weights import WeightsError, load_weights
+
+MODEL_NAME = "mobilenet_v2_1.0_224_avg"
+CACHE_DIR_ENV = "FRUITS_CACHE_DIR"
+
+
+def model_version(weights_sha256: str) -> str:
+    """Version string written in every output row, e.g. ``mobilenet_v2_1.0_224_avg@6714965a05ee``."""
+    return f"{MODEL_NAME}@{weights_sha256[:12]}"
+
+
+def prepare_payload(
+    weights_source: str, expected_sha256: str | None, backend: str, num_threads: int = 1
+) -> ModelPayload:
+    """Read and verify the weights once, and build what executors need for ``backend``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    weights, sha = load_weights(weights_source, expected_sha256)
+    blob = weights if backend == KERAS else litert_flatbuffer(weights, sha)
+    return ModelPayload(backend=backend, model_version=model_version(sha), blob=blob, num_threads=num_threads)
+
+
+def _cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fruits-features"
+    return Path(os.environ.get(CACHE_DIR_ENV, default))
+
+
+def litert_flatbuffer(weights_h5: bytes, weights_sha256: str) -> bytes:
+    """LiteRT model of the weights, converted in a child process and cached by checksum.
+
+    The conversion needs TensorFlow, which must stay out of processes that run LiteRT;
+    a child process also keeps TensorFlow's memory out of the driver.
+    """
+    cached = _cache_dir() / f"{LITERT}-{weights_sha256[:16]}-v{spark_app.__version__}.tflite"
+    if cached.is_file() and cached.stat().st_size > 0:
+        return cached.read_bytes()
+    package_parent = str(Path(spark_app.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights_path, out_path = Path(tmp) / "w.weights.h5", Path(tmp) / "model.tflite"
+        weights_path.write_bytes(weights_h5)
+        proc = subprocess.run(
+            [sys.executable, "-m", "spark_app.keras_model", str(weights_path), str(out_path)],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0 or not out_path.is_file():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+            raise WeightsError(f"converting the weights to LiteRT failed:\n{tail}")
+        flatbuffer = out_path.read_bytes()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp_file.write_bytes(flatbuffer)
+        tmp_file.replace(cached)
+    except OSError:
+        pass  # a read-only home only costs a conversion next time
+    return flatbuffer

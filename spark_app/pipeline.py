@@ -1,0 +1,262 @@
+"""The job: discover inputs -> broadcast model -> features (mapInPandas) -> PCA -> Parquet."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from spark_app import storage
+from spark_app.backends import LITERT
+from spark_app.decode import DEFAULT_MAX_PIXELS
+from spark_app.features import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_FILE_BYTES,
+    EXTRACT_SCHEMA_DDL,
+    ExtractSettings,
+    make_partition_fn,
+)
+from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
+from spark_app.manifest import BATCH_ID_PREFIX
+from spark_app.model_payload import prepare_payload
+from spark_app.pca import PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
+from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
+
+FEATURES_DIR = "features"
+ERRORS_DIR = "errors"
+RUNS_DIR = "runs"
+PCA_MODELS_DIR = "pca_models"
+PARTITION_COLUMN = "batch_id"
+DEFAULT_PCA_VARIANCE = 0.95
+DEFAULT_FILES_PER_PARTITION = 256
+_BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+#: Output schema of the features dataset (documented in README / docs).
+FEATURE_COLUMNS = (
+    "image_id", "path", "label", "width", "height", "features", "pca",
+    "model_version", "pca_version", "processing_ms", "processed_at",
+)
+ERROR_COLUMNS = ("path", "label", "error_stage", "error", "model_version", "processed_at")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; built by the CLI."""
+
+    output: str
+    input: str | None = None
+    manifest: str | None = None
+    batch_id: str | None = None
+    weights: str = DEFAULT_WEIGHTS
+    weights_sha256: str | None = None
+    backend: str = LITERT
+    threads_per_worker: int = 1
+    pca_k: int | None = None
+    pca_variance: float | None = None
+    pca_model: str | None = None
+    pca_model_dir: str | None = None
+    master: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    files_per_partition: int = DEFAULT_FILES_PER_PARTITION
+    report_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.input is None) == (self.manifest is None):
+            raise ValueError("give exactly one of input or manifest")
+        if self.batch_id is not None and not _BATCH_ID_RE.match(self.batch_id):
+            raise ValueError(
+                f"invalid batch id {self.batch_id!r}: use 1-80 letters, digits, '.', '_' or '-'"
+            )
+
+    @property
+    def pca_dir(self) -> str:
+        return self.pca_model_dir or storage.join_uri(self.output, PCA_MODELS_DIR)
+
+
+@dataclass
+class RunSummary:
+    """What the run did; printed by the CLI and written to ``<output>/runs/<batch_id>.json``."""
+
+    batch_id: str
+    inputs: int
+    images: int
+    errors: int
+    seconds: float
+    images_per_second: float
+    model_version: str
+    model_builds: int
+    pca_version: str | None
+    pca_k: int | None
+    pca_fitted: bool
+    pca_fit_seconds: float | None
+    explained_variance: float | None
+    features_path: str
+    errors_path: str
+    pca_model_path: str | None
+    errors_by_stage: dict[str, int] = field(default_factory=dict)
+    report_files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def default_batch_id(config: RunConfig) -> str:
+    """The manifest's name when it is a batch id, else a stable slug of the input location."""
+    source = config.manifest or config.input or ""
+    stem = PurePosixPath(source.rstrip("/")).name
+    if config.manifest and stem.endswith(".jsonl"):
+        stem = stem[: -len(".jsonl")]
+    if config.manifest and stem.startswith(BATCH_ID_PREFIX) and _BATCH_ID_RE.match(stem):
+        return stem
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:40] or "input"
+    import hashlib
+
+    return f"{slug}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
+
+
+def discover(config: RunConfig) -> list[InputItem]:
+    """The run's files; raises InputError when there are none."""
+    items = discover_from_manifest(config.manifest) if config.manifest else discover_from_root(config.input)
+    if not items:
+        raise InputError(f"no files found in {config.manifest or config.input}")
+    return items
+
+
+def _log(message: str) -> None:
+    print(f"[fruits] {message}", flush=True)
+
+
+def run(config: RunConfig, spark: Any) -> RunSummary:
+    """Run the whole job for one batch with an existing Spark session."""
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+    from pyspark.storagelevel import StorageLevel
+
+    started = time.perf_counter()
+    batch_id = config.batch_id or default_batch_id(config)
+    _log(f"batch {batch_id}: listing {config.manifest or config.input}")
+    items = discover(config)
+
+    payload = prepare_payload(
+        config.weights, expected_sha256(config.weights, config.weights_sha256),
+        config.backend, config.threads_per_worker,
+    )
+    sc = spark.sparkContext
+    broadcast = sc.broadcast(payload)
+    builds = sc.accumulator(0)
+    settings = ExtractSettings(config.batch_size, config.max_pixels, config.max_file_bytes)
+
+    def add_build() -> None:
+        builds.add(1)
+
+    cache_key = (payload.backend, payload.model_version, payload.num_threads)
+    partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build)
+    partitions = max(1, min(len(items), max(sc.defaultParallelism * 2,
+                                            math.ceil(len(items) / config.files_per_partition))))
+    _log(f"{len(items)} files in {partitions} partitions; backend {config.backend}, "
+         f"model {payload.model_version}")
+    listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
+    extracted = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL).persist(StorageLevel.MEMORY_AND_DISK)
+    by_stage = {row["error_stage"]: row["count"] for row in extracted.groupBy("error_stage").count().collect()}
+    n_images = by_stage.pop(None, 0)
+    n_errors = sum(by_stage.values())
+    if n_images + n_errors != len(items):
+        raise RuntimeError(f"accounting mismatch: {n_images} rows + {n_errors} errors != {len(items)} inputs")
+    _log(f"features: {n_images} images, {n_errors} errors")
+
+    ok = extracted.filter(F.col("error").isNull()).withColumn("features_vector", array_to_vector("features"))
+    pca, pca_path = _pca_for_batch(config, ok, n_images, payload.model_version)
+    processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
+    if pca is not None:
+        ok = pca.model.transform(ok).withColumn("pca", vector_to_array("pca_vector", "float32"))
+    else:
+        ok = ok.withColumn("pca", F.lit(None).cast("array<float>"))
+    rows = ok.select(
+        *[c for c in FEATURE_COLUMNS if c not in ("pca", "model_version", "pca_version", "processed_at")],
+        "pca",
+        F.lit(payload.model_version).alias("model_version"),
+        F.lit(pca.version if pca else None).cast("string").alias("pca_version"),
+        processed_at.alias("processed_at"),
+        F.lit(batch_id).alias(PARTITION_COLUMN),
+    ).select(*FEATURE_COLUMNS, PARTITION_COLUMN)
+    errors = extracted.filter(F.col("error").isNotNull()).select(
+        "path", "label", "error_stage", "error",
+        F.lit(payload.model_version).alias("model_version"),
+        processed_at.alias("processed_at"),
+        F.lit(batch_id).alias(PARTITION_COLUMN),
+    )
+    features_path = storage.join_uri(config.output, FEATURES_DIR)
+    errors_path = storage.join_uri(config.output, ERRORS_DIR)
+    _write_partition(spark, rows, features_path, batch_id, empty=n_images == 0)
+    _write_partition(spark, errors, errors_path, batch_id, empty=n_errors == 0)
+    extracted.unpersist()
+
+    elapsed = time.perf_counter() - started
+    summary = RunSummary(
+        batch_id=batch_id,
+        inputs=len(items),
+        images=n_images,
+        errors=n_errors,
+        seconds=round(elapsed, 3),
+        images_per_second=round(len(items) / elapsed, 2) if elapsed > 0 else 0.0,
+        model_version=payload.model_version,
+        model_builds=builds.value,
+        pca_version=pca.version if pca else None,
+        pca_k=pca.k if pca else None,
+        pca_fitted=bool(pca and pca.fitted),
+        pca_fit_seconds=round(pca.fit_seconds, 3) if pca else None,
+        explained_variance=round(float(sum(pca.explained_variance)), 6) if pca else None,
+        features_path=f"{features_path}/{PARTITION_COLUMN}={batch_id}",
+        errors_path=f"{errors_path}/{PARTITION_COLUMN}={batch_id}",
+        pca_model_path=pca_path,
+        errors_by_stage=dict(sorted(by_stage.items())),
+    )
+    if config.report_dir and pca is not None:
+        from spark_app.report import write_report
+
+        summary.report_files = write_report(spark, summary, pca, config.report_dir)
+    storage.write_text(storage.join_uri(config.output, RUNS_DIR, f"{batch_id}.json"), summary.to_json())
+    return summary
+
+
+def _pca_for_batch(config: RunConfig, ok: Any, n_images: int, model_version: str) -> tuple[PcaResult | None, str | None]:
+    """Reuse a saved PCA model, or fit one on this batch and save it."""
+    if config.pca_model:
+        version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
+        if version_uri is not None:
+            _log(f"PCA: reusing {version_uri}")
+            return load_pca(version_uri, "features_vector", "pca_vector"), version_uri
+        _log(f"PCA: no model yet in {config.pca_dir}; fitting one on this batch")
+    if n_images < 2:
+        _log("PCA: skipped, at least 2 images are needed to fit it")
+        return None, None
+    k = config.pca_k
+    variance = None if k is not None else (config.pca_variance or DEFAULT_PCA_VARIANCE)
+    _log(f"PCA: fitting on {n_images} images ({'k=' + str(k) if k else f'variance target {variance}'})")
+    pca = fit_pca(ok, "features_vector", "pca_vector", k=k, variance=variance, model_version=model_version)
+    path = save_pca(pca, config.pca_dir, make_latest=True)
+    return pca, path
+
+
+def _write_partition(spark: Any, frame: Any, base: str, batch_id: str, *, empty: bool) -> None:
+    """Replace this batch's partition under ``base`` (re-runs replace, never duplicate)."""
+    if empty:
+        _delete(spark, f"{base}/{PARTITION_COLUMN}={batch_id}")
+        return
+    frame.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(base)
+
+
+def _delete(spark: Any, uri: str) -> None:
+    """Recursively delete a path through Hadoop's file system (local, EMRFS)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if fs.exists(path):
+        fs.delete(path, True)

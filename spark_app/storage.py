@@ -1,0 +1,193 @@
+"""Reading and writing objects by URI: local paths, ``file://`` URIs and ``s3://bucket/key``.
+
+This is the only module that talks to S3. The same code runs on EMR Serverless and
+locally; the S3 endpoint comes from boto3's standard ``AWS_ENDPOINT_URL_S3`` variable
+(unset on AWS, set to an emulator's URL locally), so there is no local-only path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
+
+
+class StorageError(OSError):
+    """An object that cannot be read, listed or written; the message says why."""
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file found under an input root."""
+
+    uri: str
+    relative_path: str  # POSIX path relative to the root
+
+
+def is_s3_uri(uri: str) -> bool:
+    """True for s3://, s3a:// and s3n:// URIs."""
+    return uri.startswith(S3_SCHEMES)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``."""
+    if not is_s3_uri(uri):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    if not bucket:
+        raise ValueError(f"s3 URI without a bucket: {uri}")
+    return bucket, key
+
+
+def local_path(uri: str) -> Path:
+    """Local filesystem path of a plain path or ``file://`` URI."""
+    if uri.startswith("file:"):
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri)
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join URI or path segments with single slashes."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+_client_lock = threading.Lock()
+_clients: dict[str | None, Any] = {}
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client, one per process and endpoint (created lazily)."""
+    endpoint = os.environ.get(ENDPOINT_ENV) or None
+    with _client_lock:
+        if endpoint not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
+            _clients[endpoint] = boto3.client("s3", endpoint_url=endpoint, config=config)
+        return _clients[endpoint]
+
+
+def _s3_error(uri: str, exc: Exception) -> StorageError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code in ("NoSuchBucket",):
+        return StorageError(f"bucket of {uri} does not exist")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return StorageError(f"object not found: {uri}")
+    if code in ("AccessDenied", "403", "Forbidden"):
+        return StorageError(f"access denied to {uri}")
+    return StorageError(f"cannot access {uri}: {code or type(exc).__name__}: {exc}")
+
+
+def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
+    """Whole content of a file or object; ``max_bytes`` rejects larger ones before reading."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            response = s3_client().get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _s3_error(uri, exc) from None
+        size = response.get("ContentLength", 0)
+        if max_bytes is not None and size > max_bytes:
+            response["Body"].close()
+            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+        return response["Body"].read()
+    path = local_path(uri)
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise StorageError(f"file not found: {uri}") from None
+    except PermissionError:
+        raise StorageError(f"permission denied: {uri}") from None
+    except IsADirectoryError:
+        raise StorageError(f"is a directory, not a file: {uri}") from None
+
+
+def read_text(uri: str) -> str:
+    """A small UTF-8 text file or object."""
+    data = read_bytes(uri)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StorageError(f"not UTF-8 text: {uri}") from None
+
+
+def write_text(uri: str, text: str) -> None:
+    """Write a small UTF-8 text file or object (parents created locally)."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        except Exception as exc:
+            raise _s3_error(uri, exc) from None
+        return
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def exists(uri: str) -> bool:
+    """True when the file or object exists."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            s3_client().head_object(Bucket=bucket, Key=key)
+            return True
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise _s3_error(uri, exc) from None
+    return local_path(uri).exists()
+
+
+def list_files(root: str) -> list[ListedFile]:
+    """Every file under a local folder or an S3 prefix (recursive), sorted by URI.
+
+    Nothing is filtered: unsupported files are listed too, so the caller can account
+    for each one.
+    """
+    return _list_s3(root) if is_s3_uri(root) else _list_local(root)
+
+
+def _list_local(root: str) -> list[ListedFile]:
+    base = local_path(root).resolve()
+    if not base.exists():
+        raise StorageError(f"input folder not found: {root}")
+    if not base.is_dir():
+        raise StorageError(f"input is not a folder: {root}")
+    found = [
+        ListedFile(uri=str(Path(dirpath) / name), relative_path=(Path(dirpath) / name).relative_to(base).as_posix())
+        for dirpath, _dirs, names in os.walk(base)
+        for name in names
+    ]
+    return sorted(found, key=lambda f: f.uri)
+
+
+def _list_s3(root: str) -> list[ListedFile]:
+    bucket, prefix = split_s3_uri(root)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    found: list[ListedFile] = []
+    try:
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):  # folder placeholder objects are not files
+                    continue
+                found.append(ListedFile(uri=f"s3://{bucket}/{key}", relative_path=key[len(prefix) :]))
+    except Exception as exc:
+        raise _s3_error(root, exc) from None
+    return sorted(found, key=lambda f: f.uri)
