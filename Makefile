@@ -1,0 +1,49 @@
+# Fruits! image-feature pipeline. `make demo` and `make test` do all the set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup demo test test-fast lint synth bench local-e2e clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install the CDK CLI (once)
+
+demo: $(VENV)/.installed  ## run the pipeline on the bundled sample (data/sample) into out/demo
+	rm -rf out/demo
+	$(PY) -m spark_app --input data/sample --output out/demo --pca-variance 0.95 --report out/demo/report
+
+test: setup  ## run the whole test suite (what CI runs)
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed  ## unit tests only (no Spark, no CDK synth)
+	$(PY) -m pytest -q -m "not spark and not slow"
+
+lint: $(VENV)/.installed  ## ruff
+	$(VENV)/bin/ruff check .
+
+synth: setup  ## synthesize the CloudFormation template offline (cdk.out/)
+	npx cdk synth --quiet
+
+bench: $(VENV)/.installed  ## performance benchmark; writes bench/results/<date>.json and .md
+	$(PY) -m bench
+
+local-e2e: setup  ## whole flow on one machine with moto in server mode
+	$(PY) -m tests.e2e.local_flow
+
+clean:  ## remove generated outputs (keeps .venv)
+	rm -rf out cdk.out .pytest_cache spark-warehouse
