@@ -1,0 +1,1 @@
+"""AWS Lambda functions of the Fruits! pipeline."""
