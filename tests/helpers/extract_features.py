@@ -1,0 +1,29 @@
+"""``python -m tests.helpers.extract_features BACKEND OUT.npy IMAGE...``
+
+Features of images with one backend, in its own process (TensorFlow and LiteRT must not
+share a process). Builds the extractor exactly as executors do: from the payload.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from spark_app.backends import build_extractor
+from spark_app.decode import decode_image, preprocess
+from spark_app.model_payload import prepare_payload
+from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256
+
+
+def main(argv: list[str]) -> int:
+    backend, out, *images = argv
+    payload = prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, backend)
+    batch = np.stack([preprocess(decode_image(Path(p).read_bytes()).pixels) for p in images])
+    np.save(out, build_extractor(payload).extract(batch))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

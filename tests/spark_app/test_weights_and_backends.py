@@ -1,0 +1,79 @@
+"""Weights loading and checksum; LiteRT and Keras backends agree on real images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spark_app.model_payload import model_version
+from spark_app.weights import (
+    DEFAULT_WEIGHTS,
+    PINNED_WEIGHTS_NAME,
+    PINNED_WEIGHTS_SHA256,
+    WeightsError,
+    expected_sha256,
+    load_weights,
+    sha256_hex,
+)
+from tests.helpers.images import REPO, bad_and_unusual_inputs, real_images
+
+
+def test_pinned_checksum_matches_the_committed_sha256_file() -> None:
+    recorded = (REPO / "models" / f"{PINNED_WEIGHTS_NAME}.sha256").read_text().split()[0]
+    assert recorded == PINNED_WEIGHTS_SHA256
+    data, actual = load_weights(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256)
+    assert actual == PINNED_WEIGHTS_SHA256 == sha256_hex(data)
+    assert len(data) == Path(DEFAULT_WEIGHTS).stat().st_size
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
+    tampered = tmp_path / PINNED_WEIGHTS_NAME
+    data = bytearray(Path(DEFAULT_WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        load_weights(str(tampered), expected_sha256(str(tampered), None))
+
+
+def test_expected_checksum_rules() -> None:
+    assert expected_sha256("s3://bucket/models/" + PINNED_WEIGHTS_NAME, None) == PINNED_WEIGHTS_SHA256
+    assert expected_sha256("/x/other.weights.h5", "ABC") == "abc"
+    assert expected_sha256("/x/other.weights.h5", "skip") is None
+    with pytest.raises(WeightsError, match="--weights-sha256"):
+        expected_sha256("/x/other.weights.h5", None)
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="file not found"):
+        load_weights(str(tmp_path / "nope.weights.h5"), None)
+
+
+def test_model_version_names_the_weights() -> None:
+    assert model_version(PINNED_WEIGHTS_SHA256) == "mobilenet_v2_1.0_224_avg@6714965a05ee"
+
+
+def _features(backend: str, images: list[str], out: Path) -> np.ndarray:
+    subprocess.run(
+        [sys.executable, "-m", "tests.helpers.extract_features", backend, str(out), *images],
+        cwd=REPO, check=True, capture_output=True,
+    )
+    return np.load(out)
+
+
+@pytest.mark.slow
+def test_litert_and_keras_backends_give_the_same_features(tmp_path: Path) -> None:
+    unusual = bad_and_unusual_inputs()
+    images = [str(p) for p in real_images()[::4]]
+    for name in ("cmyk.jpg", "alpha.png", "rotated-exif.jpg"):
+        (tmp_path / name).write_bytes(unusual[name][0])
+        images.append(str(tmp_path / name))
+    litert = _features("litert", images, tmp_path / "litert.npy")
+    keras = _features("keras", images, tmp_path / "keras.npy")
+    assert litert.shape == keras.shape == (len(images), 1280)
+    cosine = (litert * keras).sum(1) / np.linalg.norm(litert, axis=1) / np.linalg.norm(keras, axis=1)
+    assert cosine.min() >= 0.9999, cosine.min()
+    assert np.all(litert >= 0)  # ReLU6 + average pooling: non-negative features
