@@ -41,6 +41,11 @@ def process_event(
         except MalformedMessageError as exc:
             logger.warning("Malformed message", extra={"message_id": record.message_id, "error": str(exc)})
             raise
+        except Exception:
+            logger.exception(
+                "Unexpected error while parsing message", extra={"message_id": record.message_id}
+            )
+            raise
         parsed[record.message_id] = (record, result)
         _log_skips(record.message_id, result)
 
