@@ -1,0 +1,272 @@
+"""The one typed configuration of the CDK app: every setting, its default, and how to override it.
+
+Override any field with CDK context, e.g. ``npx cdk synth -c region=eu-west-1 -c upload_retention_days=3``
+(or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and
+are converted to the field's type here.
+
+Physical names (buckets, queues, state machine, ...) are derived from the name prefix, the account
+and the region by :meth:`PipelineConfig.names`, so that tools outside CDK (e.g. a local end-to-end
+test against a moto server) can create the same resources without retyping them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from lambdas.ingest import config as ingest_config
+
+#: Repository root (the CDK app packages files from it).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: AWS regions located in a member state of the European Union (GDPR: data and compute in the EU).
+#: London (eu-west-2) and Zurich (eu-central-2) are deliberately absent: not in the EU.
+EU_REGIONS: tuple[str, ...] = (
+    "eu-central-1",  # Frankfurt
+    "eu-north-1",  # Stockholm
+    "eu-south-1",  # Milan
+    "eu-south-2",  # Spain
+    "eu-west-1",  # Ireland
+    "eu-west-3",  # Paris
+)
+
+DEFAULT_REGION = "eu-west-3"
+STACK_NAME = "FruitsPipeline"
+
+#: AWS account that publishes the public Powertools for AWS Lambda (Python) layers.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+
+_NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """An invalid setting (the message says which and why)."""
+
+
+class _ContextSource(Protocol):
+    """Anything with ``node.try_get_context`` (an App, a Stack, ...)."""
+
+    @property
+    def node(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names of the stack's resources for one account and region."""
+
+    ingestion_bucket: str
+    results_bucket: str
+    artifacts_bucket: str
+    access_logs_bucket: str
+    upload_queue: str
+    upload_dlq: str
+    state_machine: str
+    ingest_function: str
+    alerts_topic: str
+    emr_application: str
+    budget: str
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """All settings of the pipeline stack, with production defaults."""
+
+    # Where and under which names.
+    region: str = DEFAULT_REGION
+    name_prefix: str = "fruits"
+
+    # Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
+    uploads_prefix: str = ingest_config.DEFAULT_UPLOADS_PREFIX
+    manifests_prefix: str = ingest_config.DEFAULT_MANIFEST_PREFIX
+    models_prefix: str = "models/"
+    pca_models_prefix: str = "pca-models/"
+    code_prefix: str = "code/"
+    emr_logs_prefix: str = "emr-logs/"
+    #: Root of the feature store in the results bucket (Spark writes features/ and errors/ under it).
+    features_prefix: str = "features-store/"
+
+    # Retention (GDPR: keep raw uploads briefly).
+    upload_retention_days: int = 7
+    manifest_retention_days: int = 30
+    log_retention_days: int = 30
+    access_log_retention_days: int = 90
+    noncurrent_version_retention_days: int = 30
+    abort_multipart_days: int = 1
+
+    # EMR Serverless.
+    emr_release_label: str = "emr-7.12.0"
+    emr_max_vcpu: int = 32
+    emr_max_memory_gb: int = 128
+    emr_max_disk_gb: int = 640
+    emr_idle_timeout_minutes: int = 5
+    emr_max_concurrent_runs: int = 2
+    job_timeout_minutes: int = 120
+    #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
+    job_failure_retries: int = 1
+
+    # Upload trigger.
+    batch_window_seconds: int = 60
+    batch_size: int = 1000
+    ingest_max_concurrency: int = 2
+    ingest_timeout_seconds: int = 60
+    max_object_bytes: int = ingest_config.DEFAULT_MAX_OBJECT_BYTES
+    dlq_max_receive_count: int = 5
+    powertools_layer_version: int = 24
+    powertools_log_level: str = "INFO"
+
+    # Monitoring and cost.
+    budget_monthly_usd: float = 50.0
+    alert_email: str = ""
+
+    # Artifacts shipped with the stack.
+    weights_file: str = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
+    python_path: str = "/usr/bin/python3.11"
+
+    def __post_init__(self) -> None:
+        if self.region not in EU_REGIONS:
+            raise ConfigError(
+                f"region {self.region!r} is not an EU region: data and compute must stay in the EU "
+                f"(GDPR). Choose one of {', '.join(EU_REGIONS)} (default {DEFAULT_REGION})."
+            )
+        if not _NAME_PREFIX_RE.match(self.name_prefix):
+            raise ConfigError(
+                f"name_prefix {self.name_prefix!r} must be 3-16 characters of a-z, 0-9 and '-', "
+                "starting with a letter (it becomes part of S3 bucket names)"
+            )
+        for name in (
+            "uploads_prefix",
+            "manifests_prefix",
+            "models_prefix",
+            "pca_models_prefix",
+            "code_prefix",
+            "emr_logs_prefix",
+            "features_prefix",
+        ):
+            value = getattr(self, name)
+            if not value.endswith("/") or value.startswith("/") or value == "/":
+                raise ConfigError(f"{name} {value!r} must be a key prefix like 'name/'")
+        positive = (
+            "upload_retention_days",
+            "manifest_retention_days",
+            "log_retention_days",
+            "access_log_retention_days",
+            "noncurrent_version_retention_days",
+            "abort_multipart_days",
+            "emr_max_vcpu",
+            "emr_max_memory_gb",
+            "emr_max_disk_gb",
+            "emr_idle_timeout_minutes",
+            "emr_max_concurrent_runs",
+            "job_timeout_minutes",
+            "batch_size",
+            "ingest_timeout_seconds",
+            "max_object_bytes",
+            "dlq_max_receive_count",
+            "powertools_layer_version",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.job_failure_retries < 0:
+            raise ConfigError("job_failure_retries must be >= 0")
+        if not 0 <= self.batch_window_seconds <= 300:
+            raise ConfigError("batch_window_seconds must be between 0 and 300 (SQS event source limit)")
+        if not 1 <= self.batch_size <= 10000:
+            raise ConfigError("batch_size must be between 1 and 10000 (SQS event source limit)")
+        if self.batch_size > 10 and self.batch_window_seconds < 1:
+            raise ConfigError("batch_size above 10 needs batch_window_seconds >= 1")
+        if not 2 <= self.ingest_max_concurrency <= 1000:
+            raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
+        if self.emr_max_vcpu < 4:
+            raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
+        if self.budget_monthly_usd <= 0:
+            raise ConfigError("budget_monthly_usd must be positive")
+        if self.alert_email and not _EMAIL_RE.match(self.alert_email):
+            raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_context(cls, scope: _ContextSource) -> PipelineConfig:
+        """Defaults overridden by any CDK context key named like a field (strings are converted)."""
+        overrides: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = scope.node.try_get_context(f.name)
+            if raw is not None:
+                overrides[f.name] = _convert(f.name, raw, type(getattr(_DEFAULTS, f.name)))
+        return cls(**overrides)
+
+    # -- derived values ------------------------------------------------------------------------
+
+    def names(self, account: str) -> ResourceNames:
+        """Physical resource names for ``account`` (a 12-digit id, or the CDK account token)."""
+        p = self.name_prefix
+        suffix = f"{account}-{self.region}"
+        return ResourceNames(
+            ingestion_bucket=f"{p}-ingestion-{suffix}",
+            results_bucket=f"{p}-results-{suffix}",
+            artifacts_bucket=f"{p}-artifacts-{suffix}",
+            access_logs_bucket=f"{p}-access-logs-{suffix}",
+            upload_queue=f"{p}-uploads",
+            upload_dlq=f"{p}-uploads-dlq",
+            state_machine=f"{p}-feature-pipeline",
+            ingest_function=f"{p}-ingest",
+            alerts_topic=f"{p}-alerts",
+            emr_application=f"{p}-features",
+            budget=f"{p}-monthly-{self.region}",
+        )
+
+    def powertools_layer_arn(self) -> str:
+        """ARN of the AWS-managed Powertools v3 layer for Python 3.11 on x86_64 in this region."""
+        return (
+            f"arn:aws:lambda:{self.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python311-x86_64:{self.powertools_layer_version}"
+        )
+
+    @property
+    def weights_key(self) -> str:
+        """Artifacts-bucket key of the pinned MobileNetV2 weights."""
+        return f"{self.models_prefix}{self.weights_file}"
+
+    @property
+    def code_archive_key(self) -> str:
+        """Artifacts-bucket key of the spark_app zip given to ``--py-files``."""
+        return f"{self.code_prefix}{CODE_ARCHIVE_NAME}"
+
+    @property
+    def entry_point_key(self) -> str:
+        """Artifacts-bucket key of the spark-submit entry script."""
+        return f"{self.code_prefix}{ENTRY_POINT_NAME}"
+
+
+CODE_ARCHIVE_NAME = "spark_app.zip"
+ENTRY_POINT_NAME = "main.py"
+
+_DEFAULTS = PipelineConfig()
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, raw: Any, target: type) -> Any:
+    """Convert a context value (often a string from ``-c key=value``) to the field's type."""
+    try:
+        if target is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError(raw)
+        if target is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+        if target is float:
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"context {name}={raw!r} is not a valid {target.__name__}") from None

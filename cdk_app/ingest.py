@@ -1,0 +1,184 @@
+"""Ingest: S3 ObjectCreated on the uploads prefix -> SQS (with DLQ) -> the ingest Lambda -> state machine."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, log_retention, stack_singletons
+from cdk_app.config import REPO_ROOT, PipelineConfig, ResourceNames
+from lambdas.ingest import config as ingest_env
+
+HANDLER = "lambdas.ingest.handler.handler"
+#: The modules of spark_app the handler imports (the manifest format is shared).
+SHARED_SPARK_MODULES = ("__init__.py", "formats.py", "labels.py", "manifest.py")
+#: Glob rules (applied in order, later wins) selecting the Lambda's files from the repository root:
+#: all of lambdas/ and the shared spark_app modules, without caches or hidden files.
+LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
+    "*",
+    ".*",
+    "!lambdas",
+    "!lambdas/**",
+    "!spark_app",
+    *(f"!spark_app/{name}" for name in SHARED_SPARK_MODULES),
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.*",
+)
+#: SQS visibility timeout must cover the function timeout (AWS recommends 6x) plus the batching window.
+VISIBILITY_FACTOR = 6
+
+
+def lambda_code() -> lambda_.AssetCode:
+    """The ingest Lambda's code asset (no Docker, no pip: dependencies come from the Powertools layer)."""
+    return lambda_.Code.from_asset(
+        str(REPO_ROOT), exclude=list(LAMBDA_ASSET_EXCLUDE), ignore_mode=IgnoreMode.GLOB
+    )
+
+
+class Ingest(Construct):
+    """Upload notifications batched through SQS into one manifest and one execution per batch."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        names: ResourceNames,
+        ingestion: s3.IBucket,
+        artifacts: s3.IBucket,
+        state_machine: sfn.IStateMachine,
+    ):
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        timeout = Duration.seconds(config.ingest_timeout_seconds)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=names.upload_dlq,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue.")
+        )
+        self.queue = sqs.Queue(
+            self,
+            "UploadQueue",
+            queue_name=names.upload_queue,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(
+                VISIBILITY_FACTOR * config.ingest_timeout_seconds + config.batch_window_seconds
+            ),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=config.dlq_max_receive_count
+            ),
+        )
+        ingestion.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queue),
+            s3.NotificationKeyFilter(prefix=config.uploads_prefix),
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{names.ingest_function}",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An explicit role: logs to its own log group only (no AWS managed policy).
+        self.role = iam.Role(
+            self,
+            "Role",
+            description="Ingest Lambda: write manifests, start pipeline executions, consume the upload queue",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteManifests",
+                actions=["s3:PutObject"],
+                resources=[artifacts.arn_for_objects(f"{config.manifests_prefix}*")],
+            )
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=names.ingest_function,
+            description="Batches upload notifications into a manifest and starts the feature pipeline",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            architecture=lambda_.Architecture.X86_64,
+            handler=HANDLER,
+            code=lambda_code(),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", config.powertools_layer_arn())
+            ],
+            role=self.role,
+            memory_size=256,
+            timeout=timeout,
+            log_group=self.log_group,
+            environment={
+                ingest_env.ENV_STATE_MACHINE_ARN: state_machine.state_machine_arn,
+                ingest_env.ENV_MANIFEST_BUCKET: artifacts.bucket_name,
+                ingest_env.ENV_MANIFEST_PREFIX: config.manifests_prefix,
+                ingest_env.ENV_UPLOADS_PREFIX: config.uploads_prefix,
+                ingest_env.ENV_MAX_OBJECT_BYTES: str(config.max_object_bytes),
+                ingest_env.ENV_POWERTOOLS_SERVICE_NAME: ingest_env.DEFAULT_SERVICE_NAME,
+                ingest_env.ENV_POWERTOOLS_LOG_LEVEL: config.powertools_log_level,
+            },
+        )
+        state_machine.grant_start_execution(self.function)
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=config.batch_size,
+                max_batching_window=Duration.seconds(config.batch_window_seconds),
+                report_batch_item_failures=True,
+                max_concurrency=config.ingest_max_concurrency,
+            )
+        )
+
+        policy = self.role.node.find_child("DefaultPolicy")
+        artifacts_ref = stack.resolve(artifacts.bucket_arn)["Fn::GetAtt"][0]
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{config.manifests_prefix}*]",
+                reason="Manifests get new keys (one per batch); writes are limited to the manifests prefix.",
+            )
+        )
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason="Python 3.11 is the project's runtime (as for the Spark job and the Powertools layer)",
+            )
+        )
+        for handler in stack_singletons(stack, "BucketNotificationsHandler"):
+            acknowledge(
+                handler,
+                {
+                    BASIC_EXECUTION_ROLE: (
+                        "CDK's S3 bucket-notifications handler; the managed policy only lets it write logs."
+                    )
+                },
+            )

@@ -1,0 +1,80 @@
+"""The pipeline stack: the six constructs wired together."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnOutput, Stack, Tags
+from constructs import Construct
+
+from cdk_app.artifacts import Artifacts
+from cdk_app.config import PipelineConfig
+from cdk_app.ingest import Ingest
+from cdk_app.monitoring import AlertTopic, Monitoring
+from cdk_app.orchestration import Orchestration
+from cdk_app.processing import Processing
+from cdk_app.storage import Storage
+
+
+class PipelineStack(Stack):
+    """Uploads -> SQS -> ingest Lambda -> Step Functions -> EMR Serverless -> Parquet, in one EU region."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        names = config.names(Aws.ACCOUNT_ID)
+        Tags.of(self).add("project", config.name_prefix)
+
+        self.storage = Storage(self, "Storage", config=config, names=names)
+        self.artifacts = Artifacts(self, "Artifacts", config=config, bucket=self.storage.artifacts)
+        self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
+        self.processing = Processing(
+            self,
+            "Processing",
+            config=config,
+            application_name=names.emr_application,
+            ingestion=self.storage.ingestion,
+            results=self.storage.results,
+            artifacts=self.storage.artifacts,
+        )
+        self.orchestration = Orchestration(
+            self,
+            "Orchestration",
+            config=config,
+            state_machine_name=names.state_machine,
+            application_id=self.processing.application_id,
+            application_arn=self.processing.application_arn,
+            job_role=self.processing.job_role,
+            results=self.storage.results,
+            artifacts=self.storage.artifacts,
+            alerts=self.alerts.topic,
+        )
+        self.ingest = Ingest(
+            self,
+            "Ingest",
+            config=config,
+            names=names,
+            ingestion=self.storage.ingestion,
+            artifacts=self.storage.artifacts,
+            state_machine=self.orchestration.state_machine,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            names=names,
+            topic=self.alerts.topic,
+            dead_letter_queue=self.ingest.dead_letter_queue,
+            state_machine=self.orchestration.state_machine,
+            ingest_function=self.ingest.function,
+        )
+
+        outputs = {
+            "IngestionBucket": self.storage.ingestion.bucket_name,
+            "UploadsPrefix": config.uploads_prefix,
+            "ResultsBucket": self.storage.results.bucket_name,
+            "ArtifactsBucket": self.storage.artifacts.bucket_name,
+            "StateMachineArn": self.orchestration.state_machine.state_machine_arn,
+            "EmrApplicationId": self.processing.application_id,
+            "AlertTopicArn": self.alerts.topic.topic_arn,
+        }
+        for output_id, value in outputs.items():
+            CfnOutput(self, output_id, value=value)

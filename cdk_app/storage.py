@@ -1,0 +1,114 @@
+"""Storage: the ingestion, results, artifacts and access-log buckets."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app.config import PipelineConfig, ResourceNames
+
+
+class Storage(Construct):
+    """Four private, TLS-only, encrypted buckets with lifecycle rules and server access logs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, names: ResourceNames):
+        super().__init__(scope, construct_id)
+        abort = Duration.days(config.abort_multipart_days)
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            bucket_name=names.access_logs_bucket,
+            # S3 server access log delivery supports SSE-S3 only.
+            **_secure_defaults(versioned=False),
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(config.access_log_retention_days),
+                    abort_incomplete_multipart_upload_after=abort,
+                )
+            ],
+        )
+        Validations.of(self.access_logs).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="This is the access-log bucket itself; logging it into itself would loop.",
+            )
+        )
+
+        # Raw uploads are transient (GDPR): no versioning, so an expired object is really gone.
+        self.ingestion = s3.Bucket(
+            self,
+            "Ingestion",
+            bucket_name=names.ingestion_bucket,
+            **_secure_defaults(versioned=False),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="ingestion/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-raw-uploads",
+                    prefix=config.uploads_prefix,
+                    expiration=Duration.days(config.upload_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=abort
+                ),
+            ],
+        )
+
+        self.results = s3.Bucket(
+            self,
+            "Results",
+            bucket_name=names.results_bucket,
+            **_secure_defaults(versioned=True),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="results/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-versions-and-abort-multipart",
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
+                    abort_incomplete_multipart_upload_after=abort,
+                ),
+            ],
+        )
+
+        self.artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            bucket_name=names.artifacts_bucket,
+            **_secure_defaults(versioned=True),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-versions-and-abort-multipart",
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
+                    abort_incomplete_multipart_upload_after=abort,
+                ),
+                # Manifests list object keys of uploads: keep them no longer than needed.
+                s3.LifecycleRule(
+                    id="expire-manifests",
+                    prefix=config.manifests_prefix,
+                    expiration=Duration.days(config.manifest_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-emr-logs",
+                    prefix=config.emr_logs_prefix,
+                    expiration=Duration.days(config.log_retention_days),
+                ),
+            ],
+        )
+
+
+def _secure_defaults(*, versioned: bool) -> dict:
+    """Settings shared by every bucket: private, owner-enforced, SSE-S3, TLS 1.2+ only, retained."""
+    return {
+        "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+        "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        "encryption": s3.BucketEncryption.S3_MANAGED,
+        "enforce_ssl": True,
+        "minimum_tls_version": 1.2,
+        "versioned": versioned,
+        "removal_policy": RemovalPolicy.RETAIN,
+    }
