@@ -1,0 +1,62 @@
+"""The Spark code bundle and the custom-image Dockerfile."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from cdk_app.artifacts import build_spark_code_bundle, spark_code_files
+from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT
+from cdk_app.processing import DOCKERFILE, DOCKERFILE_DIR
+
+#: What the executors and the driver import (requirements.txt pins them).
+IMAGE_PACKAGES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pillow",
+    "tensorflow-cpu",
+    "keras",
+    "h5py",
+    "ai-edge-litert",
+    "boto3",
+)
+
+
+def _pins(text: str) -> dict[str, str]:
+    return {m[0].lower(): m[1] for m in re.findall(r"^\s*([A-Za-z0-9_.-]+)==([^\s\\#]+)", text, re.M)}
+
+
+def test_code_bundle_is_the_package_zip_and_the_entry_script(tmp_path: Path) -> None:
+    out = build_spark_code_bundle(tmp_path / "bundle")
+    assert sorted(p.name for p in out.iterdir()) == sorted([CODE_ARCHIVE_NAME, ENTRY_POINT_NAME])
+    names = zipfile.ZipFile(out / CODE_ARCHIVE_NAME).namelist()
+    assert "spark_app/__init__.py" in names and "spark_app/manifest.py" in names
+    assert all(n.startswith("spark_app/") and n.endswith(".py") for n in names)
+    assert not [n for n in names if "__pycache__" in n or "/tests/" in n]
+    assert names == [p.relative_to(REPO_ROOT).as_posix() for p in spark_code_files()]
+    assert (out / ENTRY_POINT_NAME).read_bytes() == (REPO_ROOT / "spark_app" / "__main__.py").read_bytes()
+
+
+def test_code_bundle_is_reproducible(tmp_path: Path) -> None:
+    first = (build_spark_code_bundle(tmp_path / "a") / CODE_ARCHIVE_NAME).read_bytes()
+    second = (build_spark_code_bundle(tmp_path / "b") / CODE_ARCHIVE_NAME).read_bytes()
+    assert first == second
+
+
+def test_dockerfile_extends_the_emr_serverless_image_and_pins_like_requirements() -> None:
+    dockerfile = (DOCKERFILE_DIR / DOCKERFILE).read_text()
+    assert re.search(r"^FROM public\.ecr\.aws/emr-serverless/spark/emr-7\.12\.0:latest$", dockerfile, re.M)
+    lines = [line.strip() for line in dockerfile.splitlines() if line.strip().startswith("USER")]
+    assert lines[0] == "USER root" and lines[-1] == "USER hadoop:hadoop"
+    assert "python3.11" in dockerfile and "PYSPARK_PYTHON=/usr/bin/python3.11" in dockerfile
+    image = _pins(dockerfile.replace("\\\n", "\n"))
+    requirements = _pins((REPO_ROOT / "requirements.txt").read_text())
+    assert set(image) == set(IMAGE_PACKAGES)
+    for package in IMAGE_PACKAGES:
+        assert image[package] == requirements[package], package
+
+
+def test_docker_build_context_holds_only_the_dockerfile() -> None:
+    assert sorted(p.name for p in DOCKERFILE_DIR.iterdir()) == [DOCKERFILE]

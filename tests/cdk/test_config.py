@@ -1,0 +1,150 @@
+"""The typed configuration: EU-only guard, context overrides, validation and derived names."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from cdk_app.app import build_app
+from cdk_app.config import DEFAULT_REGION, EU_REGIONS, ConfigError, PipelineConfig
+
+
+def context(**values: object) -> SimpleNamespace:
+    """A stand-in for a construct whose node returns these context values."""
+    return SimpleNamespace(node=SimpleNamespace(try_get_context=values.get))
+
+
+def test_default_region_is_paris() -> None:
+    assert PipelineConfig().region == DEFAULT_REGION == "eu-west-3"
+
+
+@pytest.mark.parametrize("region", EU_REGIONS)
+def test_every_eu_region_is_accepted(region: str) -> None:
+    assert PipelineConfig(region=region).region == region
+    assert PipelineConfig.from_context(context(region=region)).region == region
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        "us-east-1",
+        "us-west-2",
+        "ap-southeast-1",
+        "ca-central-1",
+        "il-central-1",
+        "me-central-1",
+        "sa-east-1",
+        # European but outside the EU: not accepted for data that must stay in the EU.
+        "eu-west-2",
+        "eu-central-2",
+        "",
+        "EU-WEST-3",
+    ],
+)
+def test_non_eu_region_fails_with_a_clear_message(region: str) -> None:
+    with pytest.raises(ConfigError, match=r"not an EU region.*GDPR.*eu-west-3"):
+        PipelineConfig(region=region)
+
+
+def test_non_eu_region_fails_the_app_before_any_stack_is_built() -> None:
+    from aws_cdk import App
+
+    app = App(context={"region": "us-east-1"})
+    with pytest.raises(ConfigError, match="'us-east-1' is not an EU region"):
+        build_app(app)
+    assert not app.node.children
+
+
+def test_eu_regions_are_all_in_the_eu_partition() -> None:
+    assert all(region.startswith("eu-") for region in EU_REGIONS)
+    assert "eu-west-2" not in EU_REGIONS and "eu-central-2" not in EU_REGIONS  # London, Zurich
+
+
+def test_context_strings_are_converted_to_field_types() -> None:
+    config = PipelineConfig.from_context(
+        context(
+            region="eu-central-1",
+            upload_retention_days="3",
+            emr_max_vcpu="64",
+            batch_window_seconds="30",
+            budget_monthly_usd="12.5",
+            alert_email="ops@example.com",
+        )
+    )
+    assert config.region == "eu-central-1"
+    assert config.upload_retention_days == 3
+    assert config.emr_max_vcpu == 64
+    assert config.batch_window_seconds == 30
+    assert config.budget_monthly_usd == 12.5
+    assert config.alert_email == "ops@example.com"
+
+
+def test_context_from_cdk_json_may_hold_native_types() -> None:
+    config = PipelineConfig.from_context(context(upload_retention_days=5, budget_monthly_usd=20))
+    assert config.upload_retention_days == 5
+    assert config.budget_monthly_usd == 20.0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("upload_retention_days", "seven", "not a valid int"),
+        ("upload_retention_days", "0", "must be positive"),
+        ("emr_max_vcpu", "2", "at least 4"),
+        ("batch_window_seconds", "301", "between 0 and 300"),
+        ("batch_size", "20000", "between 1 and 10000"),
+        ("alert_email", "not-an-address", "not an e-mail address"),
+        ("name_prefix", "Fruits_App", "name_prefix"),
+        ("uploads_prefix", "uploads", "key prefix"),
+        ("budget_monthly_usd", "-1", "must be positive"),
+    ],
+)
+def test_invalid_settings_are_rejected(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.from_context(context(**{key: value}))
+
+
+def test_large_batches_need_a_batching_window() -> None:
+    with pytest.raises(ConfigError, match="batch_window_seconds >= 1"):
+        PipelineConfig(batch_size=100, batch_window_seconds=0)
+    assert PipelineConfig(batch_size=10, batch_window_seconds=0).batch_size == 10
+
+
+def test_names_are_deterministic_and_valid_bucket_names() -> None:
+    config = PipelineConfig(region="eu-south-2", name_prefix="fruits-prod-eu")
+    names = config.names("123456789012")
+    assert names == config.names("123456789012")
+    assert names.ingestion_bucket == "fruits-prod-eu-ingestion-123456789012-eu-south-2"
+    buckets = [names.ingestion_bucket, names.results_bucket, names.artifacts_bucket, names.access_logs_bucket]
+    assert len(set(buckets)) == 4
+    for bucket in buckets:
+        assert 3 <= len(bucket) <= 63 and bucket == bucket.lower()
+    assert names.state_machine == "fruits-prod-eu-feature-pipeline"
+
+
+def test_longest_prefix_and_region_still_fit_s3_bucket_names() -> None:
+    longest_region = max(EU_REGIONS, key=len)
+    names = PipelineConfig(region=longest_region, name_prefix="a" * 16).names("123456789012")
+    assert max(len(n) for n in (names.access_logs_bucket, names.ingestion_bucket)) <= 63
+
+
+def test_powertools_layer_is_the_aws_managed_python311_v3_layer() -> None:
+    config = PipelineConfig(region="eu-west-1", powertools_layer_version=7)
+    assert config.powertools_layer_arn() == (
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
+    )
+
+
+def test_shared_prefixes_come_from_the_ingest_lambda_config() -> None:
+    from lambdas.ingest import config as ingest_config
+
+    config = PipelineConfig()
+    assert config.uploads_prefix == ingest_config.DEFAULT_UPLOADS_PREFIX == "uploads/"
+    assert config.manifests_prefix == ingest_config.DEFAULT_MANIFEST_PREFIX == "manifests/"
+    assert config.max_object_bytes == 52428800
+    assert (config.models_prefix, config.pca_models_prefix, config.code_prefix) == (
+        "models/",
+        "pca-models/",
+        "code/",
+    )

@@ -1,0 +1,524 @@
+"""Template assertions for every promise of the stack (one shared synthesis, see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from cdk_helpers import as_list, policy_statements, resolve_join
+
+from cdk_app.orchestration import START_JOB_RUN_SYNC, SYNC_MANAGED_RULE
+
+# -- storage -------------------------------------------------------------------------------------
+
+
+def test_four_buckets_all_private_encrypted_and_owner_enforced(synth) -> None:
+    buckets = synth.resources("AWS::S3::Bucket")
+    assert len(buckets) == 4
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ] == {"SSEAlgorithm": "AES256"}
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_every_bucket_denies_plain_http_and_old_tls(synth) -> None:
+    buckets = synth.resources("AWS::S3::Bucket")
+    policies = synth.resources("AWS::S3::BucketPolicy")
+    covered = set()
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+        assert any(s["Condition"] == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in denies)
+        covered.add(policy["Properties"]["Bucket"]["Ref"])
+    assert covered == set(buckets)
+
+
+def test_server_access_logs_go_to_the_access_log_bucket(synth) -> None:
+    logs_id = synth.logical_id(synth.stack.storage.access_logs)
+    logged = {
+        k: v["Properties"]["LoggingConfiguration"]
+        for k, v in synth.resources("AWS::S3::Bucket").items()
+        if "LoggingConfiguration" in v["Properties"]
+    }
+    assert len(logged) == 3 and logs_id not in logged
+    assert all(cfg["DestinationBucketName"] == {"Ref": logs_id} for cfg in logged.values())
+
+
+def _bucket(synth, construct) -> dict[str, Any]:
+    return synth.template_json["Resources"][synth.logical_id(construct)]["Properties"]
+
+
+def test_versioning_protects_results_and_artifacts_not_transient_uploads(synth) -> None:
+    storage = synth.stack.storage
+    assert _bucket(synth, storage.results)["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert _bucket(synth, storage.artifacts)["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert "VersioningConfiguration" not in _bucket(synth, storage.ingestion)
+
+
+def test_raw_uploads_expire_after_the_configured_retention(synth) -> None:
+    rules = _bucket(synth, synth.stack.storage.ingestion)["LifecycleConfiguration"]["Rules"]
+    expiry = [r for r in rules if r.get("Prefix") == "uploads/"]
+    assert expiry == [
+        {"Id": "expire-raw-uploads", "Prefix": "uploads/", "ExpirationInDays": 7, "Status": "Enabled"}
+    ]
+
+
+def test_every_bucket_aborts_incomplete_multipart_uploads(synth) -> None:
+    for bucket in synth.resources("AWS::S3::Bucket").values():
+        rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        assert any(r.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 1} for r in rules)
+
+
+def test_versioned_buckets_expire_noncurrent_versions_and_manifests_expire(synth) -> None:
+    storage = synth.stack.storage
+    for bucket in (storage.results, storage.artifacts):
+        rules = _bucket(synth, bucket)["LifecycleConfiguration"]["Rules"]
+        assert any(r.get("NoncurrentVersionExpiration") == {"NoncurrentDays": 30} for r in rules)
+    artifact_rules = _bucket(synth, storage.artifacts)["LifecycleConfiguration"]["Rules"]
+    assert {
+        "Id": "expire-manifests",
+        "Prefix": "manifests/",
+        "ExpirationInDays": 30,
+        "Status": "Enabled",
+    } in (artifact_rules)
+
+
+def test_bucket_names_derive_from_prefix_account_and_region(synth) -> None:
+    name = resolve_join(_bucket(synth, synth.stack.storage.ingestion)["BucketName"])
+    assert name == "fruits-ingestion-${AWS::AccountId}-eu-west-3"
+    assert name == synth.config.names("${AWS::AccountId}").ingestion_bucket
+
+
+# -- artifacts -----------------------------------------------------------------------------------
+
+
+def test_code_and_weights_are_deployed_to_their_prefixes(synth) -> None:
+    deployments = synth.resources("Custom::CDKBucketDeployment")
+    artifacts_id = synth.logical_id(synth.stack.storage.artifacts)
+    prefixes = sorted(d["Properties"]["DestinationBucketKeyPrefix"] for d in deployments.values())
+    assert prefixes == ["code/", "models/"]
+    assert all(
+        d["Properties"]["DestinationBucketName"] == {"Ref": artifacts_id} for d in deployments.values()
+    )
+
+
+# -- processing ----------------------------------------------------------------------------------
+
+
+def test_emr_serverless_application_is_capped_auto_stopping_and_has_no_warm_pool(synth) -> None:
+    (app,) = synth.resources("AWS::EMRServerless::Application").values()
+    props = app["Properties"]
+    assert props["ReleaseLabel"] == "emr-7.12.0"
+    assert props["Type"] == "Spark"
+    assert props["AutoStartConfiguration"] == {"Enabled": True}
+    assert props["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": 5}
+    assert props["MaximumCapacity"] == {"Cpu": "32 vCPU", "Memory": "128 GB", "Disk": "640 GB"}
+    assert "InitialCapacity" not in props
+    assert "NetworkConfiguration" not in props  # no VPC, no NAT
+    assert "ImageUri" in props["ImageConfiguration"]
+    log_uri = resolve_join(props["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri"])
+    assert log_uri.endswith("/emr-logs/")
+
+
+def test_custom_image_is_built_from_the_dockerfile_at_deploy_time(synth) -> None:
+    assets = json.loads(next(synth.outdir.glob("*.assets.json")).read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "emr-serverless.Dockerfile"
+    assert image["source"]["platform"] == "linux/amd64"
+
+
+def test_emr_serverless_may_pull_the_image_before_the_application_exists(synth) -> None:
+    (app_id,) = synth.resources("AWS::EMRServerless::Application")
+    (policy_id, policy) = next(iter(synth.resources("Custom::AWS").items()))
+    create = json.loads(resolve_join(policy["Properties"]["Create"]))
+    assert create["service"] == "ECR" and create["action"] == "setRepositoryPolicy"
+    document = json.loads(create["parameters"]["policyText"])
+    emr = [s for s in document["Statement"] if s["Principal"] == {"Service": "emr-serverless.amazonaws.com"}]
+    assert emr and sorted(emr[0]["Action"]) == [
+        "ecr:BatchGetImage",
+        "ecr:DescribeImages",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    assert policy_id in synth.template_json["Resources"][app_id]["DependsOn"]
+
+
+def test_job_role_is_assumed_by_emr_serverless_only(synth) -> None:
+    role = synth.template_json["Resources"][synth.logical_id(synth.stack.processing.job_role)]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "emr-serverless.amazonaws.com"}
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+
+
+def _job_statements(synth) -> dict[str, dict[str, Any]]:
+    role = synth.logical_id(synth.stack.processing.job_role)
+    statements = policy_statements(synth.template_json, role)
+    return {s["Sid"]: s for s in statements}
+
+
+def _object_resources(statement: dict[str, Any]) -> list[str]:
+    return sorted(resolve_join(r) for r in as_list(statement["Resource"]))
+
+
+def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
+    storage = synth.stack.storage
+    ingestion, artifacts, results = (
+        synth.logical_id(b) for b in (storage.ingestion, storage.artifacts, storage.results)
+    )
+    s = _job_statements(synth)
+    assert s["ReadUploads"]["Action"] == "s3:GetObject"
+    assert _object_resources(s["ReadUploads"]) == [f"${{{ingestion}.Arn}}/uploads/*"]
+    assert _object_resources(s["ReadCodeModelsManifests"]) == sorted(
+        f"${{{artifacts}.Arn}}/{p}*" for p in ("code/", "models/", "manifests/", "pca-models/")
+    )
+    assert _object_resources(s["WritePcaModelsAndLogs"]) == sorted(
+        f"${{{artifacts}.Arn}}/{p}*" for p in ("pca-models/", "emr-logs/")
+    )
+    assert _object_resources(s["ReadWriteFeatureStore"]) == [f"${{{results}.Arn}}/features-store/*"]
+    assert "s3:PutObject" not in as_list(s["ReadCodeModelsManifests"]["Action"])
+    for sid in ("ListUploads", "ListArtifacts", "ListFeatureStore"):
+        assert s[sid]["Action"] == "s3:ListBucket" and "s3:prefix" in s[sid]["Condition"]["StringLike"]
+    assert set(s) == {
+        "ReadUploads",
+        "ListUploads",
+        "ReadCodeModelsManifests",
+        "WritePcaModelsAndLogs",
+        "ListArtifacts",
+        "ReadWriteFeatureStore",
+        "ListFeatureStore",
+    }
+
+
+# -- orchestration -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def definition(synth) -> dict[str, Any]:
+    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    return json.loads(resolve_join(machine["Properties"]["DefinitionString"]))
+
+
+def test_job_runs_with_the_emr_serverless_sync_integration(synth, definition) -> None:
+    task = definition["States"][definition["StartAt"]]
+    assert task["Type"] == "Task"
+    assert task["Resource"] == START_JOB_RUN_SYNC == "arn:aws:states:::emr-serverless:startJobRun.sync"
+    params = task["Parameters"]
+    app_id = next(iter(synth.resources("AWS::EMRServerless::Application")))
+    assert params["ApplicationId"] == f"${{{app_id}.ApplicationId}}"
+    assert params["ExecutionRoleArn"] == f"${{{synth.logical_id(synth.stack.processing.job_role)}.Arn}}"
+    assert params["ClientToken.$"] == "States.UUID()"
+    assert params["Name.$"] == "$.batch_id"
+    assert params["ExecutionTimeoutMinutes"] == 120
+    assert task["TimeoutSeconds"] > 120 * 60
+
+
+def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
+    artifacts = synth.logical_id(synth.stack.storage.artifacts)
+    results = synth.logical_id(synth.stack.storage.results)
+    spark = definition["States"]["RunFeatureJob"]["Parameters"]["JobDriver"]["SparkSubmit"]
+    assert spark["EntryPoint"] == f"s3://${{{artifacts}}}/code/main.py"
+    assert spark["EntryPointArguments.$"] == (
+        "States.Array('--manifest', $.manifest_uri, '--batch-id', $.batch_id, "
+        f"'--output', 's3://${{{results}}}/features-store', "
+        f"'--weights', 's3://${{{artifacts}}}/models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5', "
+        f"'--pca-model', 'latest', '--pca-model-dir', 's3://${{{artifacts}}}/pca-models')"
+    )
+    params = spark["SparkSubmitParameters"]
+    assert f"--py-files s3://${{{artifacts}}}/code/spark_app.zip" in params
+    assert "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
+    assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
+
+
+def test_transient_errors_are_retried_with_backoff(definition) -> None:
+    retries = definition["States"]["RunFeatureJob"]["Retry"]
+    throttling = next(r for r in retries if "EMRServerless.ThrottlingException" in r["ErrorEquals"])
+    assert (
+        throttling["BackoffRate"] == 2
+        and throttling["MaxAttempts"] >= 3
+        and throttling["IntervalSeconds"] > 0
+    )
+    failed = next(r for r in retries if r["ErrorEquals"] == ["States.TaskFailed"])
+    assert failed["MaxAttempts"] == 1 and failed["BackoffRate"] == 2
+
+
+def test_failures_are_caught_published_to_sns_and_fail_the_execution(synth, definition) -> None:
+    states = definition["States"]
+    (catch,) = states["RunFeatureJob"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    assert catch["ResultPath"] == "$.error"  # keeps the input (batch id, manifest) next to the error
+    notify = states[catch["Next"]]
+    assert notify["Resource"] == "arn:${AWS::Partition}:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"] == f"${{{synth.logical_id(synth.stack.alerts.topic)}}}"
+    assert notify["Parameters"]["Message"]["batch_id.$"] == "$.batch_id"
+    assert states[notify["Next"]]["Type"] == "Fail"
+    assert states[states["RunFeatureJob"]["Next"]]["Type"] == "Succeed"
+
+
+def test_state_machine_logs_without_execution_data(synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "fruits-feature-pipeline",
+            "StateMachineType": "STANDARD",
+            "LoggingConfiguration": {"IncludeExecutionData": False, "Level": "ALL"},
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    synth.template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/aws/vendedlogs/states/fruits-feature-pipeline", "RetentionInDays": 30},
+    )
+
+
+def _state_machine_statements(synth) -> dict[str, dict[str, Any]]:
+    role_id = synth.logical_id(synth.stack.orchestration.state_machine.role)
+    statements = policy_statements(synth.template_json, role_id)
+    return {s.get("Sid", f"#{i}"): s for i, s in enumerate(statements)}
+
+
+def test_state_machine_iam_for_the_sync_integration(synth) -> None:
+    s = _state_machine_statements(synth)
+    app_id = next(iter(synth.resources("AWS::EMRServerless::Application")))
+    job_role = synth.logical_id(synth.stack.processing.job_role)
+    assert s["StartJobRun"]["Action"] == "emr-serverless:StartJobRun"
+    assert resolve_join(s["StartJobRun"]["Resource"]) == f"${{{app_id}.Arn}}"
+    assert sorted(s["WatchAndCancelJobRun"]["Action"]) == [
+        "emr-serverless:CancelJobRun",
+        "emr-serverless:GetJobRun",
+    ]
+    assert resolve_join(s["WatchAndCancelJobRun"]["Resource"]) == f"${{{app_id}.Arn}}/jobruns/*"
+    assert s["PassJobRole"]["Action"] == "iam:PassRole"
+    assert s["PassJobRole"]["Resource"] == {"Fn::GetAtt": [job_role, "Arn"]}
+    assert s["PassJobRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}
+    }
+    assert sorted(s["ManagedSyncRule"]["Action"]) == [
+        "events:DescribeRule",
+        "events:PutRule",
+        "events:PutTargets",
+    ]
+    assert resolve_join(s["ManagedSyncRule"]["Resource"]) == (
+        f"arn:aws:events:eu-west-3:${{AWS::AccountId}}:rule/{SYNC_MANAGED_RULE}"
+    )
+    publish = [x for x in s.values() if x["Action"] == "sns:Publish"]
+    assert [p["Resource"] for p in publish] == [{"Ref": synth.logical_id(synth.stack.alerts.topic)}]
+
+
+# -- ingest --------------------------------------------------------------------------------------
+
+
+def test_uploads_prefix_notifies_the_queue(synth) -> None:
+    queue_id = synth.logical_id(synth.stack.ingest.queue)
+    synth.template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "BucketName": {"Ref": synth.logical_id(synth.stack.storage.ingestion)},
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    {
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                        "QueueArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+                    }
+                ]
+            },
+        },
+    )
+
+
+def test_queues_are_encrypted_tls_only_with_a_dead_letter_queue(synth) -> None:
+    ingest = synth.stack.ingest
+    queue = synth.template_json["Resources"][synth.logical_id(ingest.queue)]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [synth.logical_id(ingest.dead_letter_queue), "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["VisibilityTimeout"] >= 6 * 60
+    for queue_policy in synth.resources("AWS::SQS::QueuePolicy").values():
+        statements = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+    covered = {
+        q["Ref"] for p in synth.resources("AWS::SQS::QueuePolicy").values() for q in p["Properties"]["Queues"]
+    }
+    assert covered == set(synth.resources("AWS::SQS::Queue"))
+
+
+def test_lambda_batches_with_a_window_and_reports_partial_failures(synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [synth.logical_id(synth.stack.ingest.queue), "Arn"]},
+            "BatchSize": 1000,
+            "MaximumBatchingWindowInSeconds": 60,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        },
+    )
+
+
+def test_ingest_lambda_interface(synth) -> None:
+    fn = synth.template_json["Resources"][synth.logical_id(synth.stack.ingest.function)]["Properties"]
+    assert fn["Handler"] == "lambdas.ingest.handler.handler"
+    assert fn["Runtime"] == "python3.11"
+    assert fn["Layers"] == [
+        "arn:aws:lambda:eu-west-3:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:"
+        f"{synth.config.powertools_layer_version}"
+    ]
+    env = fn["Environment"]["Variables"]
+    assert env["STATE_MACHINE_ARN"] == {"Ref": synth.logical_id(synth.stack.orchestration.state_machine)}
+    assert env["MANIFEST_BUCKET"] == {"Ref": synth.logical_id(synth.stack.storage.artifacts)}
+    assert env["MANIFEST_PREFIX"] == "manifests/"
+    assert env["UPLOADS_PREFIX"] == "uploads/"
+    assert env["MAX_OBJECT_BYTES"] == "52428800"
+    assert set(env) == {
+        "STATE_MACHINE_ARN",
+        "MANIFEST_BUCKET",
+        "MANIFEST_PREFIX",
+        "UPLOADS_PREFIX",
+        "MAX_OBJECT_BYTES",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+
+
+def test_ingest_lambda_asset_holds_lambdas_and_the_shared_spark_modules_only(synth) -> None:
+    fn = synth.template_json["Resources"][synth.logical_id(synth.stack.ingest.function)]
+    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    asset_dir = synth.outdir / f"asset.{asset_hash}"
+    files = sorted(p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file())
+    spark = [f for f in files if f.startswith("spark_app/")]
+    assert spark == [f"spark_app/{m}" for m in ("__init__.py", "formats.py", "labels.py", "manifest.py")]
+    assert "lambdas/ingest/handler.py" in files
+    assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]
+
+
+def test_ingest_lambda_iam_is_least_privilege(synth) -> None:
+    role_id = synth.logical_id(synth.stack.ingest.role)
+    artifacts = synth.logical_id(synth.stack.storage.artifacts)
+    statements = policy_statements(synth.template_json, role_id)
+    by_action: dict[str, list[str]] = {}
+    for s in statements:
+        for action in as_list(s["Action"]):
+            by_action.setdefault(action, []).extend(resolve_join(r) for r in as_list(s["Resource"]))
+    assert by_action["s3:PutObject"] == [f"${{{artifacts}.Arn}}/manifests/*"]
+    assert by_action["states:StartExecution"] == [
+        "${" + synth.logical_id(synth.stack.orchestration.state_machine) + "}"
+    ]
+    queue = f"${{{synth.logical_id(synth.stack.ingest.queue)}.Arn}}"
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+        assert by_action[action] == [queue]
+    assert not [a for a in by_action if a.startswith("s3:") and a != "s3:PutObject"]
+    role = synth.template_json["Resources"][role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+
+
+# -- monitoring ----------------------------------------------------------------------------------
+
+
+def test_alarms_on_dlq_failed_executions_and_lambda_errors_notify_the_topic(synth) -> None:
+    topic = {"Ref": synth.logical_id(synth.stack.alerts.topic)}
+    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
+    by_metric = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"] for a in alarms
+    }
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in by_metric
+    assert ("AWS/States", "ExecutionsFailed") in by_metric
+    assert ("AWS/Lambda", "Errors") in by_metric
+    dlq = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert dlq["Dimensions"] == [
+        {
+            "Name": "QueueName",
+            "Value": {"Fn::GetAtt": [synth.logical_id(synth.stack.ingest.dead_letter_queue), "QueueName"]},
+        }
+    ]
+    for props in by_metric.values():
+        assert props["AlarmActions"] == [topic]
+        assert props["Threshold"] == 1
+
+
+def test_topic_is_tls_only(synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_monthly_budget_with_the_configured_amount(synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::Budgets::Budget",
+        {
+            "Budget": {
+                "BudgetType": "COST",
+                "TimeUnit": "MONTHLY",
+                "BudgetLimit": {"Amount": 50, "Unit": "USD"},
+            },
+            "NotificationsWithSubscribers": Match.array_with(
+                [
+                    Match.object_like(
+                        {"Subscribers": [{"SubscriptionType": "SNS", "Address": {"Ref": Match.any_value()}}]}
+                    )
+                ]
+            ),
+        },
+    )
+
+
+# -- IAM in general ------------------------------------------------------------------------------
+
+
+def test_no_policy_allows_every_action(synth) -> None:
+    for statement in policy_statements(synth.template_json):
+        actions = as_list(statement.get("Action", []))
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
+
+
+def test_resource_wildcards_only_for_apis_without_resource_level_permissions(synth) -> None:
+    allowed = {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    }
+    for statement in policy_statements(synth.template_json):
+        if "*" in as_list(statement.get("Resource", [])):
+            assert set(as_list(statement["Action"])) <= allowed, statement
+
+
+def test_outputs_name_the_entry_points(synth) -> None:
+    assert {"IngestionBucket", "UploadsPrefix", "ResultsBucket", "ArtifactsBucket", "StateMachineArn"} <= set(
+        synth.template_json["Outputs"]
+    )
