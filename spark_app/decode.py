@@ -22,6 +22,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 # Truncated files must fail, not decode half-grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.init()  # register every format plugin (MPO, WEBP, ...) before restricting formats
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}  # rotated by 90 or 270 degrees

@@ -9,8 +9,9 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 )
 
-#: Pillow format names accepted after content sniffing (the extension is not trusted).
-SUPPORTED_PIL_FORMATS: tuple[str, ...] = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+#: Pillow format names accepted after content sniffing (the extension is not trusted;
+#: multi-picture JPEGs from phones open as MPO through the JPEG plugin).
+SUPPORTED_PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
 
 def extension_of(name: str) -> str:

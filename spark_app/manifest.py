@@ -41,10 +41,17 @@ class ManifestEntry:
 
 
 def dumps_manifest(entries: Iterable[ManifestEntry]) -> str:
-    """Serialise entries to manifest text (sorted by URI, duplicates dropped)."""
-    unique = {e.uri: e for e in sorted(entries, key=lambda e: e.uri, reverse=True)}
+    """Serialise entries to manifest text (sorted by URI; a repeated URI keeps its first entry)."""
+    unique = _first_per_uri(entries)
     lines = [json.dumps(asdict(unique[uri]), ensure_ascii=False, sort_keys=True) for uri in sorted(unique)]
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _first_per_uri(entries: Iterable[ManifestEntry]) -> dict[str, ManifestEntry]:
+    unique: dict[str, ManifestEntry] = {}
+    for entry in entries:
+        unique.setdefault(entry.uri, entry)
+    return unique
 
 
 def parse_manifest(text: str) -> list[ManifestEntry]:
@@ -82,13 +89,13 @@ def _parse_line(line: str, number: int) -> ManifestEntry:
 
 
 def batch_id_for(entries: Iterable[ManifestEntry]) -> str:
-    """Deterministic batch id from the content (URI + ETag of each entry, order-free).
+    """Deterministic batch id from the content (URI + ETag of each URI's first entry, order-free).
 
     The same set of objects always gives the same id: it names the manifest, the
     state-machine execution and the output partition, which makes re-runs idempotent.
     """
     digest = hashlib.sha256()
-    for key in sorted({f"{e.uri}\t{e.etag or ''}" for e in entries}):
+    for key in sorted(f"{e.uri}\t{e.etag or ''}" for e in _first_per_uri(entries).values()):
         digest.update(key.encode("utf-8"))
         digest.update(b"\n")
     return BATCH_ID_PREFIX + digest.hexdigest()[:32]

@@ -1,0 +1,136 @@
+"""Local Spark runs of the whole job: counts, schema, labels, nothing lost or duplicated."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from spark_app.manifest import ManifestEntry, dumps_manifest
+from spark_app.pca import LATEST, resolve_model_uri
+from spark_app.pipeline import RunConfig, run
+from tests.helpers.images import SECRET, bad_and_unusual_inputs, real_images, real_sample_dir, write_inputs
+
+pytestmark = pytest.mark.spark
+UNUSUAL = bad_and_unusual_inputs()
+EXPECTED_ERRORS = {name: stage for name, (_, stage) in UNUSUAL.items() if stage}
+
+
+def _read(output: Path, dataset: str, batch_id: str) -> pd.DataFrame:
+    frame = pd.read_parquet(output / dataset)
+    return frame[frame["batch_id"].astype(str) == batch_id].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def main_run(spark, tmp_path_factory):
+    """Real sample (all of it when ../shared is present) + every bad input, in one batch."""
+    root = tmp_path_factory.mktemp("inputs") / "photos"
+    shutil.copytree(real_sample_dir(), root / "real")
+    write_inputs(root / "odd ones", UNUSUAL)  # labelled "odd ones"
+    (root / "at root.jpg").write_bytes(UNUSUAL["UPPER.JPG"][0])  # no parent folder: no label
+    output = tmp_path_factory.mktemp("out")
+    config = RunConfig(input=str(root), output=str(output), batch_id="main", pca_variance=0.9,
+                       files_per_partition=64)
+    summary = run(config, spark)
+    files = sorted(str(p) for p in root.rglob("*") if p.is_file())
+    return config, summary, files, output, root
+
+
+def test_every_input_is_a_row_or_an_error_exactly_once(main_run) -> None:
+    _config, summary, files, output, _root = main_run
+    rows, errors = _read(output, "features", "main"), _read(output, "errors", "main")
+    assert summary.inputs == len(files)
+    assert (summary.images, summary.errors) == (len(rows), len(errors))
+    assert len(rows) + len(errors) == len(files)
+    assert sorted([*rows["path"], *errors["path"]]) == files
+    assert rows["path"].is_unique and errors["path"].is_unique
+
+
+def test_bad_inputs_get_clear_error_records(main_run) -> None:
+    _config, summary, _files, output, _root = main_run
+    errors = _read(output, "errors", "main")
+    by_name = {Path(p).name: (stage, reason) for p, stage, reason in
+               zip(errors["path"], errors["error_stage"], errors["error"], strict=True)}
+    licences = {n for n in by_name if not n.lower().endswith((".jpg", ".png"))} - set(EXPECTED_ERRORS)
+    assert set(by_name) - licences == set(EXPECTED_ERRORS)
+    assert {n: by_name[n][0] for n in EXPECTED_ERRORS} == EXPECTED_ERRORS
+    assert "empty file" in by_name["zero-byte.jpg"][1]
+    assert "truncated" in by_name["truncated.jpg"][1]
+    assert "not a supported image" in by_name["text-named.jpg"][1]
+    assert "too large" in by_name["huge-400mp.png"][1]
+    assert "unsupported file extension .txt" in by_name["notes.txt"][1]
+    assert summary.errors_by_stage["decode"] == 4
+
+
+def test_schema_labels_and_values(main_run) -> None:
+    _config, summary, _files, output, root = main_run
+    rows = _read(output, "features", "main")
+    schema = pq.read_schema(next((output / "features" / "batch_id=main").glob("*.parquet")))
+    assert [f.name for f in schema] == [
+        "image_id", "path", "label", "width", "height", "features", "pca",
+        "model_version", "pca_version", "processing_ms", "processed_at",
+    ]
+    assert str(schema.field("features").type) == "list<element: float>"
+    assert str(schema.field("pca").type).startswith("list<element: float")
+    assert rows["features"].map(len).eq(1280).all()
+    assert rows["pca"].map(len).eq(summary.pca_k).all()
+    assert summary.pca_fitted and summary.explained_variance >= 0.9
+    assert (rows["model_version"] == summary.model_version).all()
+    assert (rows["pca_version"] == summary.pca_version).all()
+    real = rows[rows["path"].str.contains("/real/")]
+    assert (real["label"] == real["path"].map(lambda p: Path(p).parent.name)).all()
+    assert real["label"].nunique() >= 8 and (real[["width", "height"]] == 100).all().all()
+    odd = rows.set_index(rows["path"].map(lambda p: Path(p).name))
+    assert odd.loc["rotated-exif.jpg", ["width", "height"]].tolist() == [80, 120]
+    assert odd.loc["name with spaces é ü.jpg", "label"] == "odd ones"
+    assert pd.isna(odd.loc["at root.jpg", "label"])
+    assert odd.loc["name with spaces é ü.jpg", "image_id"] == odd.loc["UPPER.JPG", "image_id"]
+
+
+def test_model_is_built_once_per_python_worker(main_run) -> None:
+    _config, summary, files, _output, _root = main_run
+    assert len(files) > 64 * 2  # more partitions than workers
+    assert 1 <= summary.model_builds <= 2  # local[2]: at most two Python workers
+
+
+def test_no_exif_or_gps_in_any_output(main_run) -> None:
+    _config, _summary, _files, output, _root = main_run
+    for path in output.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert SECRET.encode() not in data, path
+
+
+def test_rerun_replaces_the_batch_and_stale_errors_go(main_run, spark) -> None:
+    config, summary, _files, output, root = main_run
+    again = run(config, spark)
+    assert (again.images, again.errors) == (summary.images, summary.errors)
+    assert len(_read(output, "features", "main")) == summary.images
+    for name in EXPECTED_ERRORS:
+        (root / "odd ones" / name).unlink()
+    fixed = run(config, spark)
+    assert fixed.images == summary.images
+    assert len(_read(output, "features", "main")) == summary.images
+    assert len(_read(output, "errors", "main")) == summary.errors - len(EXPECTED_ERRORS)
+
+
+def test_manifest_batch_reuses_latest_pca_and_reports_missing_objects(main_run, spark, tmp_path) -> None:
+    config, summary, _files, output, _root = main_run
+    images = real_images(6)
+    entries = [ManifestEntry(str(p), "kept label") for p in images]
+    entries.append(ManifestEntry(str(tmp_path / "gone.jpg")))
+    manifest = tmp_path / "batch-0001.jsonl"
+    manifest.write_text(dumps_manifest(entries))
+    later = RunConfig(manifest=str(manifest), output=config.output, pca_model="latest")
+    result = run(later, spark)
+    assert result.batch_id == "batch-0001"
+    assert (result.images, result.errors, result.errors_by_stage) == (6, 1, {"read": 1})
+    latest = Path(resolve_model_uri(LATEST, config.pca_dir)).name  # the newest fit of batch "main"
+    assert not result.pca_fitted and result.pca_version == latest and result.pca_k == summary.pca_k
+    rows = _read(output, "features", "batch-0001")
+    assert set(rows["label"]) == {"kept label"} and rows["pca"].map(len).eq(summary.pca_k).all()
+    assert "file not found" in _read(output, "errors", "batch-0001")["error"][0]
+    assert len(_read(output, "features", "main")) == summary.images  # other batches untouched
