@@ -21,9 +21,10 @@ def render(template: dict) -> str:
 
 def test_template_matches_the_snapshot(synth) -> None:
     actual = render(synth.template_json)
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(actual)
+    assert SNAPSHOT.exists(), f"no snapshot yet; create it with: {UPDATE_COMMAND}"
     expected = SNAPSHOT.read_text()
     assert actual == expected, f"the template changed; if intended, run: {UPDATE_COMMAND}"
 
