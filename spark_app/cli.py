@@ -13,7 +13,7 @@ from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES
 from spark_app.inputs import InputError
 from spark_app.pca import LATEST, PcaError
-from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, DEFAULT_PCA_VARIANCE, RunConfig, RunSummary, run
+from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, DEFAULT_PCA_VARIANCE, RunConfig, RunSummary, execute, prepare
 from spark_app.weights import DEFAULT_WEIGHTS, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -118,12 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = RunConfig(**options)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        prepared = prepare(config)
+    except (InputError, WeightsError) as exc:
+        print(f"spark_app: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from spark_app.session import build_session
 
     spark = build_session("fruits-features", master=config.master, arrow_batch_rows=config.batch_size)
     try:
-        summary = run(config, spark)
-    except (InputError, WeightsError, PcaError) as exc:
+        summary = execute(prepared, spark)
+    except PcaError as exc:
         print(f"spark_app: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spark_app import storage
-from spark_app.backends import LITERT
+from spark_app.backends import LITERT, ModelPayload
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import (
     DEFAULT_BATCH_SIZE,
@@ -133,21 +133,43 @@ def _log(message: str) -> None:
     print(f"[fruits] {message}", flush=True)
 
 
-def run(config: RunConfig, spark: Any) -> RunSummary:
-    """Run the whole job for one batch with an existing Spark session."""
-    from pyspark.ml.functions import array_to_vector, vector_to_array
-    from pyspark.sql import functions as F
-    from pyspark.storagelevel import StorageLevel
+@dataclass(frozen=True)
+class PreparedRun:
+    """What the driver settles before Spark starts: the files, the batch id, the model."""
 
+    config: RunConfig
+    batch_id: str
+    items: list[InputItem]
+    payload: ModelPayload
+    started: float
+
+
+def prepare(config: RunConfig) -> PreparedRun:
+    """List inputs and load the verified model; user mistakes fail here, before Spark starts."""
     started = time.perf_counter()
     batch_id = config.batch_id or default_batch_id(config)
     _log(f"batch {batch_id}: listing {config.manifest or config.input}")
     items = discover(config)
-
     payload = prepare_payload(
         config.weights, expected_sha256(config.weights, config.weights_sha256),
         config.backend, config.threads_per_worker,
     )
+    return PreparedRun(config, batch_id, items, payload, started)
+
+
+def run(config: RunConfig, spark: Any) -> RunSummary:
+    """Run the whole job for one batch with an existing Spark session."""
+    return execute(prepare(config), spark)
+
+
+def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
+    """Features, PCA and outputs for a prepared batch."""
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+    from pyspark.storagelevel import StorageLevel
+
+    config, batch_id, items, payload = prepared.config, prepared.batch_id, prepared.items, prepared.payload
+    started = prepared.started
     sc = spark.sparkContext
     broadcast = sc.broadcast(payload)
     builds = sc.accumulator(0)

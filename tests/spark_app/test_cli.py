@@ -1,0 +1,100 @@
+"""The command line: help, clear one-line errors for user mistakes, no Java stack traces."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from spark_app.cli import format_summary
+from spark_app.inputs import InputError, discover_from_manifest, discover_from_root
+from spark_app.pipeline import RunSummary
+from tests.helpers.images import BUNDLED_SAMPLE, REPO
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spark_app", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_help_lists_the_options() -> None:
+    proc = _cli("--help")
+    assert proc.returncode == 0
+    for option in ("--input", "--manifest", "--output", "--pca-k", "--pca-variance", "--pca-model",
+                   "--backend", "--weights", "--s3-endpoint-url", "--batch-id"):
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--output", "o"], "one of the arguments --input --manifest is required"),
+        (["--input", "nowhere", "--output", "o"], "--input folder not found: nowhere"),
+        (["--manifest", "missing.jsonl", "--output", "o"], "--manifest file not found"),
+        (["--input", str(BUNDLED_SAMPLE), "--manifest", "m", "--output", "o"], "not allowed with"),
+        (["--input", str(BUNDLED_SAMPLE), "--output", "o", "--pca-variance", "1.5"], "must be in (0, 1]"),
+        (["--input", str(BUNDLED_SAMPLE), "--output", "o", "--pca-k", "0"], "must be a positive integer"),
+        (["--input", str(BUNDLED_SAMPLE), "--output", "o", "--batch-id", "a/b"], "invalid batch id"),
+        (["--input", str(BUNDLED_SAMPLE), "--output", "o", "--weights", "no.h5"], "--weights file not found"),
+        (["--input", str(BUNDLED_SAMPLE), "--output", "o", "--backend", "torch"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_clear_message(args: list[str], message: str) -> None:
+    proc = _cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and "java" not in proc.stderr.lower()
+
+
+def test_bad_manifest_and_wrong_weights_fail_before_spark(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"uri": "/a.jpg"}\n{oops\n')
+    proc = _cli("--manifest", str(manifest), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "manifest line 2: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+    other = tmp_path / "other.weights.h5"
+    other.write_bytes(b"not weights")
+    proc = _cli("--input", str(BUNDLED_SAMPLE), "--output", str(tmp_path / "o"), "--weights", str(other))
+    assert proc.returncode == 2 and "--weights-sha256" in proc.stderr
+    proc = _cli("--input", str(tmp_path / "o2"), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = _cli("--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "no files found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@mock_aws
+def test_s3_prefix_listing_and_missing_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    s3 = boto3.client("s3", region_name="eu-west-3")
+    s3.create_bucket(Bucket="photos", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+    for key in ("in/Kiwi/a 1.jpg", "in/b.png", "in/Kiwi/", "other/c.jpg"):
+        s3.put_object(Bucket="photos", Key=key, Body=b"x")
+    items = discover_from_root("s3://photos/in")
+    assert [(i.uri, i.label) for i in items] == [("s3://photos/in/Kiwi/a 1.jpg", "Kiwi"), ("s3://photos/in/b.png", None)]
+    with pytest.raises(InputError, match="bucket of s3://missing-bucket/x does not exist"):
+        discover_from_root("s3://missing-bucket/x")
+    with pytest.raises(InputError, match="object not found"):
+        discover_from_manifest("s3://photos/manifests/none.jsonl")
+
+
+def test_summary_names_counts_and_outputs() -> None:
+    summary = RunSummary(
+        batch_id="b1", inputs=10, images=8, errors=2, seconds=4.0, images_per_second=2.5,
+        model_version="m@1", model_builds=2, pca_version="pca-k3", pca_k=3, pca_fitted=True,
+        pca_fit_seconds=1.5, explained_variance=0.91, features_path="out/features/batch_id=b1",
+        errors_path="out/errors/batch_id=b1", pca_model_path="out/pca_models/pca-k3",
+        errors_by_stage={"decode": 1, "format": 1},
+    )
+    text = format_summary(summary)
+    for expected in ("inputs         10", "images         8", "errors         2  (decode: 1, format: 1)",
+                     "2.5 files/s", "k=3, explained variance 0.9100", "out/features/batch_id=b1"):
+        assert expected in text
