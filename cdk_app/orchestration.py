@@ -100,10 +100,7 @@ class Orchestration(Construct):
                         }
                     },
                 },
-                "ResultSelector": {
-                    "JobRunId.$": "$.JobRunId",
-                    "State.$": "$.State",
-                },
+                # The job run's description (small) is kept next to the input.
                 "ResultPath": JOB_RESULT_PATH,
                 # The job's own timeout plus time to queue and start.
                 "TimeoutSeconds": int(job_timeout.to_seconds()) + 30 * 60,
