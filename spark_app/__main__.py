@@ -9,7 +9,7 @@ if not __package__:  # run as a file by spark-submit: make the package importabl
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spark_app.cli import main  # noqa: E402
+from spark_app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,14 @@ from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES
 from spark_app.inputs import InputError
 from spark_app.pca import LATEST, PcaError
-from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, DEFAULT_PCA_VARIANCE, RunConfig, RunSummary, execute, prepare
+from spark_app.pipeline import (
+    DEFAULT_FILES_PER_PARTITION,
+    DEFAULT_PCA_VARIANCE,
+    RunConfig,
+    RunSummary,
+    execute,
+    prepare,
+)
 from spark_app.weights import DEFAULT_WEIGHTS, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -45,28 +52,52 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", help="folder or s3://bucket/prefix to read recursively")
     source.add_argument("--manifest", help="manifest (JSON Lines of {'uri', 'label'}) listing the objects")
     parser.add_argument("--output", required=True, help="output folder or s3:// prefix")
-    parser.add_argument("--batch-id", help="partition name; re-running a batch replaces it (default: derived)")
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                        help="MobileNetV2 .weights.h5: path, s3:// URI or 'imagenet' (default: pinned file)")
+    parser.add_argument(
+        "--batch-id", help="partition name; re-running a batch replaces it (default: derived)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=DEFAULT_WEIGHTS,
+        help="MobileNetV2 .weights.h5: path, s3:// URI or 'imagenet' (default: pinned file)",
+    )
     parser.add_argument("--weights-sha256", help="expected sha256 of --weights ('skip' to accept any)")
     parser.add_argument("--backend", choices=BACKENDS, default=LITERT, help="inference backend")
-    parser.add_argument("--threads-per-worker", type=_positive_int, default=1,
-                        help="inference threads per Python worker (default 1: one worker per core)")
+    parser.add_argument(
+        "--threads-per-worker",
+        type=_positive_int,
+        default=1,
+        help="inference threads per Python worker (default 1: one worker per core)",
+    )
     k_or_variance = parser.add_mutually_exclusive_group()
     k_or_variance.add_argument("--pca-k", type=_positive_int, help="number of PCA components")
-    k_or_variance.add_argument("--pca-variance", type=_variance,
-                               help=f"smallest k reaching this explained variance (default {DEFAULT_PCA_VARIANCE})")
-    parser.add_argument("--pca-model",
-                        help=f"reuse a saved PCA version (URI) instead of fitting; '{LATEST}' = newest in "
-                        "--pca-model-dir, fitted and saved when none exists yet")
-    parser.add_argument("--pca-model-dir", help="where fitted PCA versions are saved (default <output>/pca_models)")
+    k_or_variance.add_argument(
+        "--pca-variance",
+        type=_variance,
+        help=f"smallest k reaching this explained variance (default {DEFAULT_PCA_VARIANCE})",
+    )
+    parser.add_argument(
+        "--pca-model",
+        help=f"reuse a saved PCA version (URI) instead of fitting; '{LATEST}' = newest in "
+        "--pca-model-dir, fitted and saved when none exists yet",
+    )
+    parser.add_argument(
+        "--pca-model-dir", help="where fitted PCA versions are saved (default <output>/pca_models)"
+    )
     parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                        help="images decoded and inferred together per worker")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help="images decoded and inferred together per worker",
+    )
     parser.add_argument("--files-per-partition", type=_positive_int, default=DEFAULT_FILES_PER_PARTITION)
-    parser.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
-                        help="reject images with more pixels (decompression-bomb guard)")
+    parser.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help="reject images with more pixels (decompression-bomb guard)",
+    )
     parser.add_argument("--max-file-bytes", type=_positive_int, default=DEFAULT_MAX_FILE_BYTES)
     parser.add_argument("--report", dest="report_dir", help="also write PNG plots (variance, 2-D PCA) here")
     return parser
@@ -76,9 +107,17 @@ def _check_local_paths(parser: argparse.ArgumentParser, args: argparse.Namespace
     """Fail fast, before Spark starts, on local paths that do not exist."""
     if args.input and not storage.is_s3_uri(args.input) and not storage.local_path(args.input).is_dir():
         parser.error(f"--input folder not found: {args.input}")
-    if args.manifest and not storage.is_s3_uri(args.manifest) and not storage.local_path(args.manifest).is_file():
+    if (
+        args.manifest
+        and not storage.is_s3_uri(args.manifest)
+        and not storage.local_path(args.manifest).is_file()
+    ):
         parser.error(f"--manifest file not found: {args.manifest}")
-    if args.weights != "imagenet" and not storage.is_s3_uri(args.weights) and not os.path.isfile(args.weights):
+    if (
+        args.weights != "imagenet"
+        and not storage.is_s3_uri(args.weights)
+        and not os.path.isfile(args.weights)
+    ):
         parser.error(f"--weights file not found: {args.weights}")
 
 
@@ -89,14 +128,20 @@ def format_summary(summary: RunSummary) -> str:
         f"inputs         {summary.inputs}",
         f"images         {summary.images}",
         f"errors         {summary.errors}"
-        + (f"  ({', '.join(f'{k}: {v}' for k, v in summary.errors_by_stage.items())})" if summary.errors else ""),
+        + (
+            f"  ({', '.join(f'{k}: {v}' for k, v in summary.errors_by_stage.items())})"
+            if summary.errors
+            else ""
+        ),
         f"throughput     {summary.images_per_second:.1f} files/s ({summary.seconds:.1f} s in all)",
         f"model          {summary.model_version} (built {summary.model_builds}x on workers)",
     ]
     if summary.pca_version:
         how = f"fitted in {summary.pca_fit_seconds:.1f} s" if summary.pca_fitted else "reused"
-        lines.append(f"PCA            {summary.pca_version}: k={summary.pca_k}, "
-                     f"explained variance {summary.explained_variance:.4f} ({how})")
+        lines.append(
+            f"PCA            {summary.pca_version}: k={summary.pca_k}, "
+            f"explained variance {summary.explained_variance:.4f} ({how})"
+        )
     else:
         lines.append("PCA            skipped (fewer than 2 images)")
     lines += [f"features       {summary.features_path}", f"errors         {summary.errors_path}"]

@@ -77,7 +77,9 @@ def _read_and_decode(uri: str, settings: ExtractSettings) -> tuple[bytes, Decode
         raise _Rejected(STAGE_DECODE, str(exc)) from None
 
 
-def extract_frame(frame: pd.DataFrame, extractor: FeatureExtractor, settings: ExtractSettings) -> pd.DataFrame:
+def extract_frame(
+    frame: pd.DataFrame, extractor: FeatureExtractor, settings: ExtractSettings
+) -> pd.DataFrame:
     """Process a frame of ``path``/``label`` rows; one output row per input row, always."""
     n = len(frame)
     out: dict[str, list[Any]] = {

@@ -103,4 +103,8 @@ def batch_id_for(entries: Iterable[ManifestEntry]) -> str:
 
 def manifest_key(prefix: str, batch_id: str) -> str:
     """Object key of a batch's manifest under ``prefix`` (e.g. ``manifests/``)."""
-    return f"{prefix.strip('/')}/{batch_id}{MANIFEST_SUFFIX}" if prefix.strip("/") else batch_id + MANIFEST_SUFFIX
+    return (
+        f"{prefix.strip('/')}/{batch_id}{MANIFEST_SUFFIX}"
+        if prefix.strip("/")
+        else batch_id + MANIFEST_SUFFIX
+    )

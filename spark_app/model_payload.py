@@ -47,13 +47,19 @@ def litert_flatbuffer(weights_h5: bytes, weights_sha256: str) -> bytes:
     if cached.is_file() and cached.stat().st_size > 0:
         return cached.read_bytes()
     package_parent = str(Path(spark_app.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         weights_path, out_path = Path(tmp) / "w.weights.h5", Path(tmp) / "model.tflite"
         weights_path.write_bytes(weights_h5)
         proc = subprocess.run(
             [sys.executable, "-m", "spark_app.keras_model", str(weights_path), str(out_path)],
-            env=env, capture_output=True, text=True, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0 or not out_path.is_file():
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])

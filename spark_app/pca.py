@@ -57,8 +57,9 @@ def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
     return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}"
 
 
-def fit_pca(vectors_df, input_col: str, output_col: str, *, k: int | None, variance: float | None,
-            model_version: str) -> PcaResult:
+def fit_pca(
+    vectors_df, input_col: str, output_col: str, *, k: int | None, variance: float | None, model_version: str
+) -> PcaResult:
     """Fit on a DataFrame of ``VectorUDT`` rows (cache it first: the fit reads it several times)."""
     from pyspark.ml.feature import PCA
 

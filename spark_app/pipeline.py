@@ -38,8 +38,17 @@ _BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 #: Output schema of the features dataset (documented in README / docs).
 FEATURE_COLUMNS = (
-    "image_id", "path", "label", "width", "height", "features", "pca",
-    "model_version", "pca_version", "processing_ms", "processed_at",
+    "image_id",
+    "path",
+    "label",
+    "width",
+    "height",
+    "features",
+    "pca",
+    "model_version",
+    "pca_version",
+    "processing_ms",
+    "processed_at",
 )
 ERROR_COLUMNS = ("path", "label", "error_stage", "error", "model_version", "processed_at")
 
@@ -71,9 +80,7 @@ class RunConfig:
         if (self.input is None) == (self.manifest is None):
             raise ValueError("give exactly one of input or manifest")
         if self.batch_id is not None and not _BATCH_ID_RE.match(self.batch_id):
-            raise ValueError(
-                f"invalid batch id {self.batch_id!r}: use 1-80 letters, digits, '.', '_' or '-'"
-            )
+            raise ValueError(f"invalid batch id {self.batch_id!r}: use 1-80 letters, digits, '.', '_' or '-'")
 
     @property
     def pca_dir(self) -> str:
@@ -151,8 +158,10 @@ def prepare(config: RunConfig) -> PreparedRun:
     _log(f"batch {batch_id}: listing {config.manifest or config.input}")
     items = discover(config)
     payload = prepare_payload(
-        config.weights, expected_sha256(config.weights, config.weights_sha256),
-        config.backend, config.threads_per_worker,
+        config.weights,
+        expected_sha256(config.weights, config.weights_sha256),
+        config.backend,
+        config.threads_per_worker,
     )
     return PreparedRun(config, batch_id, items, payload, started)
 
@@ -180,13 +189,18 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
 
     cache_key = (payload.backend, payload.model_version, payload.num_threads)
     partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build)
-    partitions = max(1, min(len(items), max(sc.defaultParallelism * 2,
-                                            math.ceil(len(items) / config.files_per_partition))))
-    _log(f"{len(items)} files in {partitions} partitions; backend {config.backend}, "
-         f"model {payload.model_version}")
+    partitions = max(
+        1, min(len(items), max(sc.defaultParallelism * 2, math.ceil(len(items) / config.files_per_partition)))
+    )
+    _log(
+        f"{len(items)} files in {partitions} partitions; backend {config.backend}, "
+        f"model {payload.model_version}"
+    )
     listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
     extracted = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL).persist(StorageLevel.MEMORY_AND_DISK)
-    by_stage = {row["error_stage"]: row["count"] for row in extracted.groupBy("error_stage").count().collect()}
+    by_stage = {
+        row["error_stage"]: row["count"] for row in extracted.groupBy("error_stage").count().collect()
+    }
     n_images = by_stage.pop(None, 0)
     n_errors = sum(by_stage.values())
     if n_images + n_errors != len(items):
@@ -209,7 +223,10 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         F.lit(batch_id).alias(PARTITION_COLUMN),
     ).select(*FEATURE_COLUMNS, PARTITION_COLUMN)
     errors = extracted.filter(F.col("error").isNotNull()).select(
-        "path", "label", "error_stage", "error",
+        "path",
+        "label",
+        "error_stage",
+        "error",
         F.lit(payload.model_version).alias("model_version"),
         processed_at.alias("processed_at"),
         F.lit(batch_id).alias(PARTITION_COLUMN),
@@ -248,7 +265,9 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     return summary
 
 
-def _pca_for_batch(config: RunConfig, ok: Any, n_images: int, model_version: str) -> tuple[PcaResult | None, str | None]:
+def _pca_for_batch(
+    config: RunConfig, ok: Any, n_images: int, model_version: str
+) -> tuple[PcaResult | None, str | None]:
     """Reuse a saved PCA model, or fit one on this batch and save it."""
     if config.pca_model:
         version_uri = resolve_model_uri(config.pca_model, config.pca_dir)

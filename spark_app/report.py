@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 
-
 def write_report(spark: Any, summary: Any, pca: Any, report_dir: str) -> list[str]:
     """Write ``explained_variance.png`` and ``pca_scatter.png``; returns their paths."""
     import matplotlib
@@ -25,8 +24,12 @@ def write_report(spark: Any, summary: Any, pca: Any, report_dir: str) -> list[st
     shown = min(len(cumulative), max(pca.k * 3, 50))
     ax.plot(np.arange(1, shown + 1), cumulative[:shown], marker=".", linewidth=1)
     ax.axvline(pca.k, color="tab:red", linestyle="--", label=f"k = {pca.k} ({cumulative[pca.k - 1]:.1%})")
-    ax.set(xlabel="number of components", ylabel="cumulative explained variance",
-           title=f"PCA {pca.version}", ylim=(0, 1.02))
+    ax.set(
+        xlabel="number of components",
+        ylabel="cumulative explained variance",
+        title=f"PCA {pca.version}",
+        ylim=(0, 1.02),
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     variance_png = out / "explained_variance.png"
@@ -51,5 +54,3 @@ def write_report(spark: Any, summary: Any, pca: Any, report_dir: str) -> list[st
     fig.savefig(scatter_png, dpi=110)
     plt.close(fig)
     return [str(variance_png), str(scatter_png)]
-
-

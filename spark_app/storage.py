@@ -168,7 +168,9 @@ def _list_local(root: str) -> list[ListedFile]:
     if not base.is_dir():
         raise StorageError(f"input is not a folder: {root}")
     found = [
-        ListedFile(uri=str(Path(dirpath) / name), relative_path=(Path(dirpath) / name).relative_to(base).as_posix())
+        ListedFile(
+            uri=str(Path(dirpath) / name), relative_path=(Path(dirpath) / name).relative_to(base).as_posix()
+        )
         for dirpath, _dirs, names in os.walk(base)
         for name in names
     ]

@@ -52,6 +52,7 @@ def exif_bytes(orientation: int | None = None, gps: bool = False) -> bytes:
 
 def huge_png(width: int, height: int) -> bytes:
     """A valid, highly compressed grayscale PNG of width x height (streamed, little memory)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

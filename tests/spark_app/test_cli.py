@@ -17,15 +17,31 @@ from tests.helpers.images import BUNDLED_SAMPLE, REPO
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spark_app", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "spark_app", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_help_lists_the_options() -> None:
     proc = _cli("--help")
     assert proc.returncode == 0
-    for option in ("--input", "--manifest", "--output", "--pca-k", "--pca-variance", "--pca-model",
-                   "--backend", "--weights", "--s3-endpoint-url", "--batch-id"):
+    for option in (
+        "--input",
+        "--manifest",
+        "--output",
+        "--pca-k",
+        "--pca-variance",
+        "--pca-model",
+        "--backend",
+        "--weights",
+        "--s3-endpoint-url",
+        "--batch-id",
+    ):
         assert option in proc.stdout
 
 
@@ -79,7 +95,10 @@ def test_s3_prefix_listing_and_missing_bucket(monkeypatch: pytest.MonkeyPatch) -
     for key in ("in/Kiwi/a 1.jpg", "in/b.png", "in/Kiwi/", "other/c.jpg"):
         s3.put_object(Bucket="photos", Key=key, Body=b"x")
     items = discover_from_root("s3://photos/in")
-    assert [(i.uri, i.label) for i in items] == [("s3://photos/in/Kiwi/a 1.jpg", "Kiwi"), ("s3://photos/in/b.png", None)]
+    assert [(i.uri, i.label) for i in items] == [
+        ("s3://photos/in/Kiwi/a 1.jpg", "Kiwi"),
+        ("s3://photos/in/b.png", None),
+    ]
     with pytest.raises(InputError, match="bucket of s3://missing-bucket/x does not exist"):
         discover_from_root("s3://missing-bucket/x")
     with pytest.raises(InputError, match="object not found"):
@@ -88,13 +107,31 @@ def test_s3_prefix_listing_and_missing_bucket(monkeypatch: pytest.MonkeyPatch) -
 
 def test_summary_names_counts_and_outputs() -> None:
     summary = RunSummary(
-        batch_id="b1", inputs=10, images=8, errors=2, seconds=4.0, images_per_second=2.5,
-        model_version="m@1", model_builds=2, pca_version="pca-k3", pca_k=3, pca_fitted=True,
-        pca_fit_seconds=1.5, explained_variance=0.91, features_path="out/features/batch_id=b1",
-        errors_path="out/errors/batch_id=b1", pca_model_path="out/pca_models/pca-k3",
+        batch_id="b1",
+        inputs=10,
+        images=8,
+        errors=2,
+        seconds=4.0,
+        images_per_second=2.5,
+        model_version="m@1",
+        model_builds=2,
+        pca_version="pca-k3",
+        pca_k=3,
+        pca_fitted=True,
+        pca_fit_seconds=1.5,
+        explained_variance=0.91,
+        features_path="out/features/batch_id=b1",
+        errors_path="out/errors/batch_id=b1",
+        pca_model_path="out/pca_models/pca-k3",
         errors_by_stage={"decode": 1, "format": 1},
     )
     text = format_summary(summary)
-    for expected in ("inputs         10", "images         8", "errors         2  (decode: 1, format: 1)",
-                     "2.5 files/s", "k=3, explained variance 0.9100", "out/features/batch_id=b1"):
+    for expected in (
+        "inputs         10",
+        "images         8",
+        "errors         2  (decode: 1, format: 1)",
+        "2.5 files/s",
+        "k=3, explained variance 0.9100",
+        "out/features/batch_id=b1",
+    ):
         assert expected in text

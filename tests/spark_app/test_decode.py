@@ -90,7 +90,7 @@ def test_animated_gif_uses_first_frame() -> None:
     buf = io.BytesIO()
     first.save(buf, format="GIF", save_all=True, append_images=[second], duration=50)
     image = decode_image(buf.getvalue())
-    r, g, b = image.pixels.reshape(-1, 3).mean(axis=0)
+    r, _g, b = image.pixels.reshape(-1, 3).mean(axis=0)
     assert b > 200 and r < 50
 
 

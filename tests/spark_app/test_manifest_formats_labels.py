@@ -73,7 +73,12 @@ def test_unsupported_extensions(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("relative", "label"),
-    [("Kiwi/a.jpg", "Kiwi"), ("Training/Apple Braeburn/1.jpg", "Apple Braeburn"), ("a.jpg", None), ("/a.jpg", None)],
+    [
+        ("Kiwi/a.jpg", "Kiwi"),
+        ("Training/Apple Braeburn/1.jpg", "Apple Braeburn"),
+        ("a.jpg", None),
+        ("/a.jpg", None),
+    ],
 )
 def test_label_is_parent_folder(relative: str, label: str | None) -> None:
     assert label_from_relative_path(relative) == label

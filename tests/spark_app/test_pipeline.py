@@ -32,8 +32,9 @@ def main_run(spark, tmp_path_factory):
     write_inputs(root / "odd ones", UNUSUAL)  # labelled "odd ones"
     (root / "at root.jpg").write_bytes(UNUSUAL["UPPER.JPG"][0])  # no parent folder: no label
     output = tmp_path_factory.mktemp("out")
-    config = RunConfig(input=str(root), output=str(output), batch_id="main", pca_variance=0.9,
-                       files_per_partition=64)
+    config = RunConfig(
+        input=str(root), output=str(output), batch_id="main", pca_variance=0.9, files_per_partition=64
+    )
     summary = run(config, spark)
     files = sorted(str(p) for p in root.rglob("*") if p.is_file())
     return config, summary, files, output, root
@@ -52,8 +53,10 @@ def test_every_input_is_a_row_or_an_error_exactly_once(main_run) -> None:
 def test_bad_inputs_get_clear_error_records(main_run) -> None:
     _config, summary, _files, output, _root = main_run
     errors = _read(output, "errors", "main")
-    by_name = {Path(p).name: (stage, reason) for p, stage, reason in
-               zip(errors["path"], errors["error_stage"], errors["error"], strict=True)}
+    by_name = {
+        Path(p).name: (stage, reason)
+        for p, stage, reason in zip(errors["path"], errors["error_stage"], errors["error"], strict=True)
+    }
     licences = {n for n in by_name if not n.lower().endswith((".jpg", ".png"))} - set(EXPECTED_ERRORS)
     assert set(by_name) - licences == set(EXPECTED_ERRORS)
     assert {n: by_name[n][0] for n in EXPECTED_ERRORS} == EXPECTED_ERRORS
@@ -66,12 +69,21 @@ def test_bad_inputs_get_clear_error_records(main_run) -> None:
 
 
 def test_schema_labels_and_values(main_run) -> None:
-    _config, summary, _files, output, root = main_run
+    _config, summary, _files, output, _root = main_run
     rows = _read(output, "features", "main")
     schema = pq.read_schema(next((output / "features" / "batch_id=main").glob("*.parquet")))
     assert [f.name for f in schema] == [
-        "image_id", "path", "label", "width", "height", "features", "pca",
-        "model_version", "pca_version", "processing_ms", "processed_at",
+        "image_id",
+        "path",
+        "label",
+        "width",
+        "height",
+        "features",
+        "pca",
+        "model_version",
+        "pca_version",
+        "processing_ms",
+        "processed_at",
     ]
     assert str(schema.field("features").type) == "list<element: float>"
     assert str(schema.field("pca").type).startswith("list<element: float")

@@ -59,7 +59,9 @@ def test_model_version_names_the_weights() -> None:
 def _features(backend: str, images: list[str], out: Path) -> np.ndarray:
     subprocess.run(
         [sys.executable, "-m", "tests.helpers.extract_features", backend, str(out), *images],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
     return np.load(out)
 
