@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from spark_app import storage
+from spark_app import hadoop_fs, storage
 
 LATEST = "latest"
 LATEST_POINTER = "LATEST"
@@ -106,8 +106,13 @@ def truncate_model(model, k: int):
 
 def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool) -> str:
     """Save under ``<model_dir>/<version>/`` (model + explained variance); returns that URI."""
+    from pyspark.sql import SparkSession
+
     target = storage.join_uri(model_dir, result.version)
-    result.model.write().overwrite().save(storage.join_uri(target, MODEL_SUBDIR))
+    spark = SparkSession.getActiveSession()
+    hadoop_fs.write_via(
+        spark, storage.join_uri(target, MODEL_SUBDIR), lambda uri: result.model.write().overwrite().save(uri)
+    )
     storage.write_text(storage.join_uri(target, VARIANCE_FILE), variance_json(result))
     if make_latest:
         storage.write_text(storage.join_uri(model_dir, LATEST_POINTER), result.version + "\n")
@@ -143,10 +148,13 @@ def resolve_model_uri(reference: str, model_dir: str | None) -> str | None:
 def load_pca(version_uri: str, input_col: str, output_col: str) -> PcaResult:
     """Load a saved version (written by :func:`save_pca`) to transform new data without refitting."""
     from pyspark.ml.feature import PCAModel
+    from pyspark.sql import SparkSession
 
     started = time.perf_counter()
     try:
-        model = PCAModel.load(storage.join_uri(version_uri, MODEL_SUBDIR))
+        model = hadoop_fs.read_via(
+            SparkSession.getActiveSession(), storage.join_uri(version_uri, MODEL_SUBDIR), PCAModel.load
+        )
         info = json.loads(storage.read_text(storage.join_uri(version_uri, VARIANCE_FILE)))
     except Exception as exc:
         raise PcaError(f"cannot load PCA model {version_uri}: {str(exc).splitlines()[0]}") from None

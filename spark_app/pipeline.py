@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from spark_app import storage
+from spark_app import hadoop_fs, storage
 from spark_app.backends import LITERT, ModelPayload
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import (
@@ -180,6 +181,7 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     config, batch_id, items, payload = prepared.config, prepared.batch_id, prepared.items, prepared.payload
     started = prepared.started
     sc = spark.sparkContext
+    _forward_s3_settings(sc)
     broadcast = sc.broadcast(payload)
     builds = sc.accumulator(0)
     settings = ExtractSettings(config.batch_size, config.max_pixels, config.max_file_bytes)
@@ -265,6 +267,25 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     return summary
 
 
+#: Settings that Python workers need to reach an S3-compatible endpoint other than AWS.
+_EMULATOR_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
+
+
+def _forward_s3_settings(sc: Any) -> None:
+    """Give Python workers the driver's S3 endpoint (and, for an emulator, its credentials).
+
+    Workers read objects with boto3 from ``sc.environment``; on AWS nothing is set and
+    workers use the job role, so nothing is forwarded.
+    """
+    endpoint = os.environ.get(storage.ENDPOINT_ENV)
+    if not endpoint:
+        return
+    sc.environment[storage.ENDPOINT_ENV] = endpoint
+    for name in _EMULATOR_ENV:
+        if os.environ.get(name):
+            sc.environment[name] = os.environ[name]
+
+
 def _pca_for_batch(
     config: RunConfig, ok: Any, n_images: int, model_version: str
 ) -> tuple[PcaResult | None, str | None]:
@@ -288,16 +309,12 @@ def _pca_for_batch(
 
 def _write_partition(spark: Any, frame: Any, base: str, batch_id: str, *, empty: bool) -> None:
     """Replace this batch's partition under ``base`` (re-runs replace, never duplicate)."""
+    partition = f"{PARTITION_COLUMN}={batch_id}"
     if empty:
-        _delete(spark, f"{base}/{PARTITION_COLUMN}={batch_id}")
+        hadoop_fs.delete(spark, storage.join_uri(base, partition))
         return
-    frame.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(base)
 
+    def write(target: str) -> None:
+        frame.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(target)
 
-def _delete(spark: Any, uri: str) -> None:
-    """Recursively delete a path through Hadoop's file system (local, EMRFS)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if fs.exists(path):
-        fs.delete(path, True)
+    hadoop_fs.write_via(spark, base, write, replace=partition)

@@ -193,3 +193,44 @@ def _list_s3(root: str) -> list[ListedFile]:
     except Exception as exc:
         raise _s3_error(root, exc) from None
     return sorted(found, key=lambda f: f.uri)
+
+
+def delete_prefix(uri: str) -> int:
+    """Delete every object under an s3:// prefix; returns how many."""
+    bucket, prefix = split_s3_uri(uri)
+    client = s3_client()
+    deleted = 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+    except Exception as exc:
+        raise _s3_error(uri, exc) from None
+    return deleted
+
+
+def upload_dir(local_dir: str, uri: str) -> int:
+    """Upload a local folder's files under an s3:// prefix (skipping Hadoop .crc files)."""
+    bucket, prefix = split_s3_uri(uri)
+    base = Path(local_dir)
+    uploaded = 0
+    for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".crc")):
+        key = f"{prefix.rstrip('/')}/{path.relative_to(base).as_posix()}".lstrip("/")
+        try:
+            s3_client().upload_file(str(path), bucket, key)
+        except Exception as exc:
+            raise _s3_error(f"s3://{bucket}/{key}", exc) from None
+        uploaded += 1
+    return uploaded
+
+
+def download_prefix(uri: str, local_dir: str) -> int:
+    """Download every object under an s3:// prefix into a local folder."""
+    listed = _list_s3(uri)
+    for item in listed:
+        target = Path(local_dir) / item.relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_bytes(item.uri))
+    return len(listed)

@@ -68,6 +68,12 @@ def rotated_photo() -> tuple[bytes, tuple[int, int]]:
     return _save(fruit_rgb((120, 80)), "JPEG", exif=exif_bytes(orientation=6)), (80, 120)
 
 
+def truncated_jpeg() -> bytes:
+    """The first half of a real JPEG."""
+    data = _save(fruit_rgb(), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
 def bad_and_unusual_inputs() -> dict[str, tuple[bytes, str | None]]:
     """file name -> (content, expected error stage or None when it must decode)."""
     rgb = fruit_rgb()
