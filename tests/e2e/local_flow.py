@@ -1,0 +1,616 @@
+"""The whole AWS flow on one machine: moto server, real ingest Lambda handler, real spark_app.
+
+``python -m tests.e2e.local_flow [--images N] [--keep-running]`` (``make local-e2e``):
+
+1. synthesize the CDK app and read the resources from its template (names, queue settings, S3
+   notification, state machine definition, the Lambda's environment);
+2. start a moto server (S3, SQS, Step Functions over HTTP) and create those resources in it;
+3. upload the pinned weights (as the stack's deployment does) and sample photos to the uploads prefix;
+4. S3 notifies SQS; hand the SQS batches to ``lambdas.ingest.handler.handler`` (event source mapping
+   emulated), which writes manifests and starts executions;
+5. for each execution started, run spark_app with the arguments the state machine passes to EMR
+   Serverless (moto cannot run the ``.sync`` EMR task), plus the emulator's endpoint;
+6. read features and errors back from the results bucket, copy them locally, print a summary;
+7. stop the emulator (also on failure) and restore the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+
+from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
+from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+MODELS_DIR = REPO_ROOT / "models"
+DEFAULT_OUT = REPO_ROOT / "out" / "local-e2e"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+#: Variables that would send boto3 elsewhere than the emulator (removed while the flow runs).
+FOREIGN_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+MESSAGE_WAIT_SECONDS = 30.0
+
+
+# ------------------------------------------------------------------------------- uploads
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An object to upload: key relative to the uploads prefix (``<Class>/<file>``) and content."""
+
+    key: str
+    body: bytes
+
+
+def sample_uploads(count: int, *, classes: int | None = None, sample_dir: Path = SAMPLE_DIR) -> list[Upload]:
+    """``count`` photos of the sample, taken in turn from its first ``classes`` class folders."""
+    folders = sorted(p for p in sample_dir.iterdir() if p.is_dir())[:classes]
+    per_class = [sorted(folder.glob("*.jpg")) for folder in folders]
+    chosen: list[Path] = []
+    for rank in range(max((len(files) for files in per_class), default=0)):
+        chosen += [files[rank] for files in per_class if rank < len(files)]
+    return [Upload(f"{p.parent.name}/{p.name}", p.read_bytes()) for p in chosen[:count]]
+
+
+def bad_uploads(label: str = "Kiwi", sample_dir: Path = SAMPLE_DIR) -> list[Upload]:
+    """A truncated JPEG and a text file, both named ``.jpg`` (so the Lambda passes them to Spark)."""
+    photo = sorted(sample_dir.rglob("*.jpg"))[0].read_bytes()
+    return [
+        Upload(f"{label}/corrupt-truncated.jpg", photo[: len(photo) // 2]),
+        Upload(f"{label}/not-an-image.jpg", b"This is a shopping list, not a photo.\n"),
+    ]
+
+
+# ------------------------------------------------------------------------------- emulator
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free local port; yields its URL and always stops it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
+    """Set and remove environment variables; restore the previous environment afterwards."""
+    saved = dict(os.environ)
+    for name in remove:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def emulator_environment(endpoint: str, region: str) -> dict[str, str]:
+    """boto3's standard variables pointing every client (Lambda handler, spark_app) at the emulator."""
+    return {
+        **FAKE_CREDENTIALS,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+        "AWS_ENDPOINT_URL_SFN": endpoint,
+    }
+
+
+@dataclass(frozen=True)
+class Clients:
+    """boto3 clients of the emulator."""
+
+    s3: Any
+    sqs: Any
+    sfn: Any
+
+
+def clients_for(endpoint: str, region: str) -> Clients:
+    """Clients for ``endpoint`` with fake credentials."""
+    session = boto3.session.Session(region_name=region, **_boto_credentials())
+    return Clients(
+        s3=session.client("s3", endpoint_url=endpoint),
+        sqs=session.client("sqs", endpoint_url=endpoint),
+        sfn=session.client("stepfunctions", endpoint_url=endpoint),
+    )
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "aws_session_token": FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+    }
+
+
+# ------------------------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What was created in the emulator."""
+
+    queue_url: str
+    dlq_url: str
+    state_machine_arn: str
+
+
+def provision(clients: Clients, spec: StackSpec) -> Provisioned:
+    """Create the stack's buckets, queues, notification and state machine as the template defines them."""
+    for bucket in spec.buckets:
+        clients.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": spec.region})
+    dlq_url = clients.sqs.create_queue(
+        QueueName=spec.dead_letter_queue.name, Attributes=spec.dead_letter_queue.attributes
+    )["QueueUrl"]
+    queue_url = clients.sqs.create_queue(
+        QueueName=spec.upload_queue.name, Attributes=spec.upload_queue.attributes
+    )["QueueUrl"]
+    clients.s3.put_bucket_notification_configuration(
+        Bucket=spec.names.ingestion_bucket, NotificationConfiguration=spec.notification
+    )
+    arn = clients.sfn.create_state_machine(
+        name=spec.names.state_machine,
+        definition=spec.state_machine_definition,
+        roleArn=spec.state_machine_role_arn,
+        type="STANDARD",
+    )["stateMachineArn"]
+    if arn != spec.state_machine_arn:
+        raise RuntimeError(f"state machine ARN {arn} differs from the template's {spec.state_machine_arn}")
+    return Provisioned(queue_url=queue_url, dlq_url=dlq_url, state_machine_arn=arn)
+
+
+def upload_weights(s3: Any, spec: StackSpec) -> str:
+    """Put the pinned weights (and checksum, licence) under the models prefix, as the stack deploys them.
+
+    One PUT per file: moto's checksum of a multipart upload does not match what boto3 validates on read.
+    """
+    bucket, models = spec.names.artifacts_bucket, spec.config.models_prefix
+    for name in (spec.config.weights_file, f"{spec.config.weights_file}.sha256", "LICENSE-weights.txt"):
+        if (MODELS_DIR / name).is_file():
+            s3.put_object(Bucket=bucket, Key=f"{models}{name}", Body=(MODELS_DIR / name).read_bytes())
+    return f"s3://{bucket}/{spec.config.weights_key}"
+
+
+def upload_all(s3: Any, spec: StackSpec, uploads: Sequence[Upload]) -> list[str]:
+    """Upload under the ingestion bucket's uploads prefix; returns the objects' s3:// URIs."""
+    bucket, prefix = spec.names.ingestion_bucket, spec.config.uploads_prefix
+    for upload in uploads:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{upload.key}", Body=upload.body)
+    return [f"s3://{bucket}/{prefix}{upload.key}" for upload in uploads]
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages in the queue, visible or in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def wait_for_messages(sqs: Any, queue_url: str, at_least: int, timeout: float = MESSAGE_WAIT_SECONDS) -> int:
+    """Wait until S3 has put at least ``at_least`` notifications in the queue; returns the depth."""
+    deadline = time.monotonic() + timeout
+    while (depth := queue_depth(sqs, queue_url)) < at_least:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {depth} of {at_least} S3 notifications reached the queue")
+        time.sleep(0.2)
+    return depth
+
+
+def duplicate_notification(sqs: Any, queue_url: str, key: str) -> None:
+    """Send the S3 notification of ``key`` a second time (S3 delivers events at least once)."""
+    received: list[dict[str, Any]] = []
+    try:
+        while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            received += batch
+            for message in batch:
+                records = json.loads(message["Body"]).get("Records", [])
+                if any(unquote_plus(r["s3"]["object"]["key"]) == key for r in records):
+                    sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+                    return
+        raise LookupError(f"no notification for {key} in the queue")
+    finally:
+        for message in received:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+
+# ------------------------------------------------------------------------------- ingest
+
+
+def ingest(
+    clients: Clients, spec: StackSpec, provisioned: Provisioned, *, redeliver_first_batch: bool
+) -> list[Invocation]:
+    """Hand the queue's batches to the real ingest handler, with the environment the stack gives it."""
+    from lambdas.ingest.aws import default_clients
+    from lambdas.ingest.handler import handler
+
+    names = spec.names
+    environment = {**spec.lambda_environment, "AWS_LAMBDA_FUNCTION_NAME": names.ingest_function}
+    mapping = EventSourceMapping(
+        sqs=clients.sqs,
+        queue_url=provisioned.queue_url,
+        queue_arn=spec.upload_queue.arn,
+        region=spec.region,
+        batch_size=spec.config.batch_size,
+        handler=handler,
+        context=lambda: FakeLambdaContext(
+            function_name=names.ingest_function,
+            invoked_function_arn=f"arn:aws:lambda:{spec.region}:{spec.account}:function:{names.ingest_function}",
+            memory_limit_in_mb=spec.lambda_memory_mb,
+            log_group_name=f"/aws/lambda/{names.ingest_function}",
+        ),
+    )
+    default_clients.cache_clear()  # the handler's clients are created from this environment
+    try:
+        with patched_environ(environment):
+            return mapping.drain(drop_first_acknowledgements=redeliver_first_batch)
+    finally:
+        default_clients.cache_clear()
+
+
+# ------------------------------------------------------------------------------- Spark runs
+
+
+@dataclass
+class ExecutionRun:
+    """One execution the handler started, and the local spark_app run standing in for its EMR job."""
+
+    name: str
+    arn: str
+    input: dict[str, Any]
+    arguments: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    seconds: float = 0.0
+    status: str = "RUNNING"
+    log_file: Path | None = None
+
+
+def started_executions(sfn: Any, state_machine_arn: str) -> list[ExecutionRun]:
+    """The state machine's executions with their inputs, oldest first."""
+    paginator = sfn.get_paginator("list_executions")
+    executions = [
+        e for page in paginator.paginate(stateMachineArn=state_machine_arn) for e in page["executions"]
+    ]
+    return [
+        ExecutionRun(
+            name=e["name"],
+            arn=e["executionArn"],
+            input=json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]),
+        )
+        for e in sorted(executions, key=lambda e: e["startDate"])
+    ]
+
+
+def spark_arguments(spec: StackSpec, execution_input: dict[str, Any], endpoint: str) -> list[str]:
+    """The job's arguments exactly as the state machine builds them for EMR, plus the emulator endpoint."""
+    return [
+        *evaluate_states_array(spec.entry_point_arguments(), execution_input),
+        "--s3-endpoint-url",
+        endpoint,
+    ]
+
+
+def run_spark_app(arguments: Sequence[str], *, log_file: Path | None) -> int:
+    """``python -m spark_app <arguments>`` (what EMR's spark-submit entry point runs); returns its exit code.
+
+    Output goes to ``log_file`` when given, else to this terminal.
+    """
+    command = [sys.executable, "-m", "spark_app", *arguments]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    if log_file is None:
+        return subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as log:
+        return subprocess.run(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        ).returncode
+
+
+def record_outcome(spec: StackSpec, run: ExecutionRun) -> bool:
+    """Mark the execution SUCCEEDED/FAILED in moto (in-process backend: no API does it); False if impossible.
+
+    On AWS the ``.sync`` task would end the execution when the job run ends. Without this the
+    execution stays RUNNING in moto, which is all that is lost if moto's internals change.
+    """
+    status = "SUCCEEDED" if run.exit_code == 0 else "FAILED"
+    try:
+        from moto.stepfunctions.models import stepfunctions_backends
+
+        execution = stepfunctions_backends[spec.account][spec.region].describe_execution(run.arn)
+        execution.status = status
+        execution.stop_date = datetime.now()
+        if status == "SUCCEEDED":
+            execution.output = json.dumps({**run.input, "job": {"local": True, "exit_code": run.exit_code}})
+        else:
+            execution.error, execution.cause = "FeatureJobFailed", f"spark_app exited with {run.exit_code}"
+    except (ImportError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def run_executions(
+    clients: Clients, spec: StackSpec, provisioned: Provisioned, endpoint: str, *, logs_dir: Path | None
+) -> list[ExecutionRun]:
+    """Run spark_app once per started execution, in start order."""
+    runs = started_executions(clients.sfn, provisioned.state_machine_arn)
+    for run in runs:
+        run.arguments = spark_arguments(spec, run.input, endpoint)
+        run.log_file = logs_dir / f"spark-{run.name}.log" if logs_dir else None
+        print(f"\n== execution {run.name}: spark_app {' '.join(run.arguments)}", flush=True)
+        started = time.monotonic()
+        run.exit_code = run_spark_app(run.arguments, log_file=run.log_file)
+        run.seconds = time.monotonic() - started
+        record_outcome(spec, run)
+        run.status = clients.sfn.describe_execution(executionArn=run.arn)["status"]
+    return runs
+
+
+# ------------------------------------------------------------------------------- results
+
+
+def features_root(spec: StackSpec) -> str:
+    """The ``--output`` of the job: the feature store in the results bucket."""
+    return f"s3://{spec.names.results_bucket}/{spec.config.features_prefix.rstrip('/')}"
+
+
+def download_prefix(s3: Any, bucket: str, prefix: str, destination: Path) -> list[Path]:
+    """Copy every object under ``prefix`` to ``destination/<key>``."""
+    files: list[Path] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            target = destination / obj["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(target))
+            files.append(target)
+    return files
+
+
+def download_results(s3: Any, spec: StackSpec, out_dir: Path) -> Path:
+    """Copy results, manifests and PCA models from the emulator to ``out_dir/<bucket>/<key>``."""
+    names, config = spec.names, spec.config
+    download_prefix(s3, names.results_bucket, config.features_prefix, out_dir / names.results_bucket)
+    for prefix in (config.manifests_prefix, config.pca_models_prefix):
+        download_prefix(s3, names.artifacts_bucket, prefix, out_dir / names.artifacts_bucket)
+    return out_dir / names.results_bucket / config.features_prefix
+
+
+def read_table(folder: Path) -> Any:
+    """A partitioned Parquet folder as a pandas DataFrame (empty when absent)."""
+    import pandas as pd
+
+    return pd.read_parquet(folder) if folder.is_dir() else pd.DataFrame()
+
+
+# ------------------------------------------------------------------------------- the flow
+
+
+@dataclass
+class FlowResult:
+    """What one local end-to-end run did and produced."""
+
+    endpoint: str
+    spec: StackSpec
+    uploads: list[str]
+    notifications: int
+    invocations: list[Invocation]
+    executions: list[ExecutionRun]
+    features: Any  # pandas DataFrame
+    errors: Any  # pandas DataFrame
+    left_in_queue: int
+    in_dead_letter_queue: int
+    local_copy: Path
+
+    @property
+    def messages_received(self) -> int:
+        return sum(len(i.message_ids) for i in self.invocations)
+
+
+def run_flow(
+    uploads: Sequence[Upload],
+    *,
+    out_dir: Path = DEFAULT_OUT,
+    duplicate_delivery: bool = True,
+    keep_running: bool = False,
+    spark_logs_to_files: bool = False,
+) -> FlowResult:
+    """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
+
+    ``duplicate_delivery`` re-sends the S3 notification of the first upload and redelivers the
+    first SQS batch (acknowledgements dropped once): neither may produce a second run or row.
+    """
+    spec = load_stack_spec(out_dir / "cdk.out")
+    with (
+        moto_server() as endpoint,
+        patched_environ(emulator_environment(endpoint, spec.region), FOREIGN_AWS_ENV),
+    ):
+        print(f"moto server at {endpoint} (account {spec.account}, region {spec.region})", flush=True)
+        clients = clients_for(endpoint, spec.region)
+        provisioned = provision(clients, spec)
+        upload_weights(clients.s3, spec)
+        uris = upload_all(clients.s3, spec, uploads)
+        notifications = wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(uploads))
+        if duplicate_delivery and uploads:
+            duplicate_notification(
+                clients.sqs, provisioned.queue_url, spec.config.uploads_prefix + uploads[0].key
+            )
+        invocations = ingest(clients, spec, provisioned, redeliver_first_batch=duplicate_delivery)
+        runs = run_executions(
+            clients, spec, provisioned, endpoint, logs_dir=out_dir / "logs" if spark_logs_to_files else None
+        )
+        local = download_results(clients.s3, spec, out_dir)
+        from spark_app.pipeline import ERRORS_DIR, FEATURES_DIR
+
+        result = FlowResult(
+            endpoint=endpoint,
+            spec=spec,
+            uploads=uris,
+            notifications=notifications,
+            invocations=invocations,
+            executions=runs,
+            features=read_table(local / FEATURES_DIR),
+            errors=read_table(local / ERRORS_DIR),
+            left_in_queue=queue_depth(clients.sqs, provisioned.queue_url),
+            in_dead_letter_queue=queue_depth(clients.sqs, provisioned.dlq_url),
+            local_copy=local,
+        )
+        print(format_summary(result), flush=True)
+        if keep_running:
+            wait_for_interrupt(endpoint)
+    return result
+
+
+def wait_for_interrupt(endpoint: str) -> None:
+    """Keep the emulator up for inspection until Ctrl-C."""
+    print(
+        f"\nThe emulator keeps running at {endpoint} (Ctrl-C to stop). For example:\n"
+        f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
+        "--region eu-west-3 s3 ls --recursive s3://<bucket>/",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping the emulator", flush=True)
+
+
+def format_summary(result: FlowResult) -> str:
+    """Human-readable summary of a run."""
+    spec, features, errors = result.spec, result.features, result.errors
+    root = features_root(spec)
+    failed = sum(len(i.failed_ids) for i in result.invocations)
+    redelivered = sum(1 for i in result.invocations if i.acknowledgements_dropped)
+    labels = Counter(features["label"]) if len(features) else Counter()
+    lines = [
+        "",
+        "== local end-to-end summary",
+        f"emulator       {result.endpoint} (moto; account {spec.account}, region {spec.region})",
+        f"uploads        {len(result.uploads)} to s3://{spec.names.ingestion_bucket}/{spec.config.uploads_prefix}",
+        f"notifications  {result.notifications} S3 -> SQS (including the s3:TestEvent)",
+        f"batches        {len(result.invocations)} Lambda invocations, {result.messages_received} messages"
+        f" ({failed} failed, {redelivered} batch(es) redelivered on purpose)",
+        f"queue          {result.left_in_queue} left, {result.in_dead_letter_queue} in the DLQ",
+        f"executions     {len(result.executions)}",
+    ]
+    lines += [
+        f"  {run.name}  {run.status}  spark_app exit {run.exit_code} in {run.seconds:.0f} s"
+        f"  ({run.input.get('image_count')} objects)"
+        for run in result.executions
+    ]
+    lines.append(
+        f"images         {len(features)}  ({', '.join(f'{k}: {v}' for k, v in sorted(labels.items()))})"
+    )
+    lines.append(f"errors         {len(errors)}")
+    lines += (
+        [f"  {row.path}  [{row.error_stage}] {row.error}" for row in errors.itertuples()]
+        if len(errors)
+        else []
+    )
+    lines += [
+        f"results        {root}/features/ and {root}/errors/ (on the emulator)",
+        f"local copy     {_display(result.local_copy)}",
+        f"template       {_display(spec.template_path)}",
+    ]
+    return "\n".join(lines)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.e2e.local_flow", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--images", type=int, default=12, help="sample photos to upload (default 12)")
+    parser.add_argument("--classes", type=int, help="take them from this many class folders (default all)")
+    parser.add_argument(
+        "--bad-uploads",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also upload a truncated JPEG and a text file named .jpg (default on)",
+    )
+    parser.add_argument(
+        "--duplicate-delivery",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="duplicate one S3 notification and redeliver the first SQS batch (default on)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"local copy folder (default {DEFAULT_OUT})"
+    )
+    parser.add_argument("--keep-running", action="store_true", help="keep the emulator up until Ctrl-C")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the flow; exit 1 when a job failed or an upload is not accounted for exactly once."""
+    args = build_parser().parse_args(argv)
+    uploads = sample_uploads(args.images, classes=args.classes) + (bad_uploads() if args.bad_uploads else [])
+    result = run_flow(
+        uploads, out_dir=args.out, duplicate_delivery=args.duplicate_delivery, keep_running=args.keep_running
+    )
+    problems = check(result)
+    for problem in problems:
+        print(f"local-e2e: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def check(result: FlowResult) -> list[str]:
+    """What is wrong with a run (empty when every upload is accounted for exactly once)."""
+    problems = [
+        f"execution {r.name}: spark_app exited with {r.exit_code}" for r in result.executions if r.exit_code
+    ]
+    seen = Counter(list(result.features.get("path", [])) + list(result.errors.get("path", [])))
+    problems += [
+        f"{uri} is in the outputs {seen[uri]} times, expected once"
+        for uri in result.uploads
+        if seen[uri] != 1
+    ]
+    problems += [f"{uri} is in the outputs but was not uploaded" for uri in seen if uri not in result.uploads]
+    if result.left_in_queue or result.in_dead_letter_queue:
+        problems.append(
+            f"{result.left_in_queue} message(s) left in the queue, {result.in_dead_letter_queue} in the DLQ"
+        )
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main())
