@@ -168,9 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, WeightsError) as exc:
         print(f"spark_app: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from spark_app.session import build_session
+    from spark_app.session import build_session, ship_package
 
     spark = build_session("fruits-features", master=config.master, arrow_batch_rows=config.batch_size)
+    ship_package(spark)
     try:
         summary = execute(prepared, spark)
     except PcaError as exc:

@@ -36,3 +36,26 @@ def build_session(app_name: str, *, master: str | None, arrow_batch_rows: int, l
     )
     session.sparkContext.setLogLevel(os.environ.get("FRUITS_SPARK_LOG_LEVEL", "ERROR"))
     return session
+
+
+def ship_package(spark) -> None:
+    """Make ``spark_app`` importable on executors when it runs from a source checkout.
+
+    On EMR Serverless the package arrives with ``--py-files spark_app.zip``; from a checkout
+    (``spark-submit spark_app/__main__.py`` or ``python -m spark_app`` from any folder) the
+    package is zipped and added to the context, so workers never depend on the working folder.
+    """
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    import spark_app
+
+    package = Path(spark_app.__file__).resolve().parent
+    if not package.is_dir():  # already inside a zip shipped with --py-files
+        return
+    archive = Path(tempfile.mkdtemp(prefix="fruits-pyfiles-")) / "spark_app.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for source in sorted(package.rglob("*.py")):
+            zf.write(source, source.relative_to(package.parent).as_posix())
+    spark.sparkContext.addPyFile(str(archive))

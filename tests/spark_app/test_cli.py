@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,35 @@ def test_summary_names_counts_and_outputs() -> None:
         "out/features/batch_id=b1",
     ):
         assert expected in text
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_submit_from_another_folder_runs_the_job(tmp_path: Path) -> None:
+    images = tmp_path / "in" / "Kiwi"
+    images.mkdir(parents=True)
+    for source in sorted((BUNDLED_SAMPLE / "Kiwi").glob("*.jpg"))[:4]:
+        (images / source.name).write_bytes(source.read_bytes())
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    proc = subprocess.run(
+        [
+            str(spark_submit),
+            "--master",
+            "local[2]",
+            str(REPO / "spark_app" / "__main__.py"),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--pca-k",
+            "2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "images         4" in proc.stdout and "k=2" in proc.stdout
