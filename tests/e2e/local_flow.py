@@ -432,6 +432,7 @@ class FlowResult:
     errors: Any  # pandas DataFrame
     left_in_queue: int
     in_dead_letter_queue: int
+    out_dir: Path
     local_copy: Path
 
     @property
@@ -485,6 +486,7 @@ def run_flow(
             errors=read_table(local / ERRORS_DIR),
             left_in_queue=queue_depth(clients.sqs, provisioned.queue_url),
             in_dead_letter_queue=queue_depth(clients.sqs, provisioned.dlq_url),
+            out_dir=out_dir,
             local_copy=local,
         )
         print(format_summary(result), flush=True)
