@@ -57,35 +57,14 @@ class Storage(Construct):
             ],
         )
 
-        self.results = s3.Bucket(
-            self,
-            "Results",
-            bucket_name=names.results_bucket,
-            **_secure_defaults(versioned=True),
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="results/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-old-versions-and-abort-multipart",
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
-                    abort_incomplete_multipart_upload_after=abort,
-                ),
-            ],
-        )
+        self.results = self._data_bucket("Results", names.results_bucket, "results/", config, [])
 
-        self.artifacts = s3.Bucket(
-            self,
+        self.artifacts = self._data_bucket(
             "Artifacts",
-            bucket_name=names.artifacts_bucket,
-            **_secure_defaults(versioned=True),
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-old-versions-and-abort-multipart",
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
-                    abort_incomplete_multipart_upload_after=abort,
-                ),
+            names.artifacts_bucket,
+            "artifacts/",
+            config,
+            [
                 # Manifests list object keys of uploads: keep them no longer than needed.
                 s3.LifecycleRule(
                     id="expire-manifests",
@@ -97,6 +76,27 @@ class Storage(Construct):
                     prefix=config.emr_logs_prefix,
                     expiration=Duration.days(config.log_retention_days),
                 ),
+            ],
+        )
+
+    def _data_bucket(
+        self, construct_id: str, name: str, log_prefix: str, config: PipelineConfig, rules: list
+    ) -> s3.Bucket:
+        """A versioned bucket whose old versions expire, with access logs and extra lifecycle rules."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            bucket_name=name,
+            **_secure_defaults(versioned=True),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=log_prefix,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-versions-and-abort-multipart",
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(config.abort_multipart_days),
+                ),
+                *rules,
             ],
         )
 
