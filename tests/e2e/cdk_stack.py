@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Before jsii starts (importing cdk_app starts it): its Node.js version banners are noise here.
+# Before jsii starts (when aws_cdk is first imported): its Node.js version banners are noise here.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 from cdk_app.config import REPO_ROOT, STACK_NAME, PipelineConfig, ResourceNames
-from cdk_app.orchestration import START_JOB_RUN_SYNC
 
 #: moto's default account: every resource of the emulator lives in it.
 MOTO_ACCOUNT = "123456789012"
@@ -310,6 +309,8 @@ def load_stack_spec(outdir: Path, account: str = MOTO_ACCOUNT) -> StackSpec:
 
 def entry_point_arguments(definition: str) -> str:
     """The ``EntryPointArguments.$`` expression of the (one) EMR Serverless ``.sync`` task."""
+    from cdk_app.orchestration import START_JOB_RUN_SYNC  # imports aws_cdk (starts jsii): only when needed
+
     tasks = [
         state
         for state in json.loads(definition)["States"].values()

@@ -20,10 +20,13 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,11 +96,23 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        reset_emulator(url)  # the server serves this process's moto backends: start empty
+        yield url
     finally:
-        server.stop()
+        try:
+            reset_emulator(url)
+        finally:
+            server.stop()
+
+
+def reset_emulator(url: str) -> None:
+    """Drop every resource of the moto server (its ``/moto-api/reset`` endpoint)."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
 
 
 @contextmanager
@@ -454,6 +469,7 @@ def run_flow(
     first SQS batch (acknowledgements dropped once): neither may produce a second run or row.
     """
     spec = load_stack_spec(out_dir / "cdk.out")
+    clear_local_copy(spec, out_dir)
     with (
         moto_server() as endpoint,
         patched_environ(emulator_environment(endpoint, spec.region), FOREIGN_AWS_ENV),
@@ -465,16 +481,11 @@ def run_flow(
         uris = upload_all(clients.s3, spec, uploads)
         notifications = wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(uploads))
         if duplicate_delivery and uploads:
-            duplicate_notification(
-                clients.sqs, provisioned.queue_url, spec.config.uploads_prefix + uploads[0].key
-            )
+            key = spec.config.uploads_prefix + uploads[0].key
+            duplicate_notification(clients.sqs, provisioned.queue_url, key)
         invocations = ingest(clients, spec, provisioned, redeliver_first_batch=duplicate_delivery)
-        runs = run_executions(
-            clients, spec, provisioned, endpoint, logs_dir=out_dir / "logs" if spark_logs_to_files else None
-        )
-        local = download_results(clients.s3, spec, out_dir)
-        from spark_app.pipeline import ERRORS_DIR, FEATURES_DIR
-
+        logs_dir = out_dir / "logs" if spark_logs_to_files else None
+        runs = run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir)
         result = FlowResult(
             endpoint=endpoint,
             spec=spec,
@@ -482,31 +493,53 @@ def run_flow(
             notifications=notifications,
             invocations=invocations,
             executions=runs,
-            features=read_table(local / FEATURES_DIR),
-            errors=read_table(local / ERRORS_DIR),
             left_in_queue=queue_depth(clients.sqs, provisioned.queue_url),
             in_dead_letter_queue=queue_depth(clients.sqs, provisioned.dlq_url),
             out_dir=out_dir,
-            local_copy=local,
+            **collect_outputs(clients.s3, spec, out_dir),
         )
         print(format_summary(result), flush=True)
         if keep_running:
-            wait_for_interrupt(endpoint)
+            wait_for_interrupt(result)
     return result
 
 
-def wait_for_interrupt(endpoint: str) -> None:
-    """Keep the emulator up for inspection until Ctrl-C."""
+def clear_local_copy(spec: StackSpec, out_dir: Path) -> None:
+    """Remove what a previous run copied to ``out_dir`` (only the folders this flow writes)."""
+    for name in (spec.names.results_bucket, spec.names.artifacts_bucket, "logs"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+
+
+def collect_outputs(s3: Any, spec: StackSpec, out_dir: Path) -> dict[str, Any]:
+    """Download the outputs and read features and errors (the FlowResult fields they fill)."""
+    from spark_app.pipeline import ERRORS_DIR, FEATURES_DIR
+
+    local = download_results(s3, spec, out_dir)
+    return {
+        "features": read_table(local / FEATURES_DIR),
+        "errors": read_table(local / ERRORS_DIR),
+        "local_copy": local,
+    }
+
+
+def wait_for_interrupt(result: FlowResult) -> None:
+    """Keep the emulator up for inspection until Ctrl-C (or SIGTERM)."""
     print(
-        f"\nThe emulator keeps running at {endpoint} (Ctrl-C to stop). For example:\n"
-        f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} "
-        "--region eu-west-3 s3 ls --recursive s3://<bucket>/",
+        f"\nThe emulator keeps running at {result.endpoint} (Ctrl-C to stop). For example:\n"
+        f"  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {result.endpoint} "
+        f"--region {result.spec.region} s3 ls --recursive {features_root(result.spec)}/",
         flush=True,
     )
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        threading.Event().wait()
+        while not stop.wait(timeout=0.5):  # a timed wait lets Ctrl-C through
+            pass
     except KeyboardInterrupt:
-        print("stopping the emulator", flush=True)
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("stopping the emulator", flush=True)
 
 
 def format_summary(result: FlowResult) -> str:
