@@ -71,6 +71,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process, in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
 def classify(pid: int, root: int, cmdline: str) -> str:
     """Kind of process: python_worker, jvm, driver or other."""
     if pid == root:
@@ -91,6 +101,7 @@ class RssSampler:
     peak_kib: dict[str, int] = field(default_factory=dict)
     processes_seen: dict[str, int] = field(default_factory=dict)
     _seen: set[int] = field(default_factory=set)
+    _cpu_ticks: dict[int, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -99,6 +110,9 @@ class RssSampler:
             hwm = _status_kib(pid, "VmHWM")
             if hwm is None:
                 continue
+            ticks = _cpu_ticks(pid)
+            if ticks is not None:
+                self._cpu_ticks[pid] = ticks
             kind = classify(pid, self.root, _cmdline(pid))
             self.peak_kib[kind] = max(self.peak_kib.get(kind, 0), hwm)
             if pid not in self._seen:
@@ -120,6 +134,10 @@ class RssSampler:
         if self._thread is not None:
             self._thread.join()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of every process of the tree, as last sampled."""
+        return round(sum(self._cpu_ticks.values()) / os.sysconf("SC_CLK_TCK"), 2)
+
     def peaks_mib(self) -> dict[str, float]:
         return {kind: round(kib / 1024, 1) for kind, kib in sorted(self.peak_kib.items())}
 
@@ -135,6 +153,7 @@ class ChildResult:
     rss_peak_mib: dict[str, float]
     processes_seen: dict[str, int]
     load_average: list[float] = field(default_factory=list)  # 1-min load at start and end
+    cpu_seconds: float = 0.0  # user + system CPU of the whole process tree (sampled)
     log_tail: str = ""
 
 
@@ -170,5 +189,13 @@ def run_child(
         print(f"[bench] {name} FAILED (exit {proc.returncode}); log {log_path}\n{tail}", flush=True)
     load = [round(load_start, 2), round(os.getloadavg()[0], 2)]
     return ChildResult(
-        name, ok, round(wall, 2), result, sampler.peaks_mib(), dict(sampler.processes_seen), load, tail
+        name,
+        ok,
+        round(wall, 2),
+        result,
+        sampler.peaks_mib(),
+        dict(sampler.processes_seen),
+        load,
+        sampler.cpu_seconds(),
+        tail,
     )

@@ -15,9 +15,36 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from spark_app import pipeline
 from spark_app.features import DEFAULT_BATCH_SIZE
 from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, RunConfig, run
 from spark_app.session import build_session
+
+
+def _record_phases(events: list[tuple[float, str]]) -> None:
+    """Timestamp the pipeline's progress messages (phase breakdown without touching spark_app)."""
+    original = pipeline._log
+
+    def log(message: str) -> None:
+        events.append((time.perf_counter(), message))
+        original(message)
+
+    pipeline._log = log
+    for name in ("fit_pca", "save_pca", "_write_partition"):
+        setattr(pipeline, name, _timed(getattr(pipeline, name), name, events))
+
+
+def _timed(fn, name: str, events: list[tuple[float, str]]):
+    """``fn`` recording its start and end as events."""
+
+    def wrapper(*args, **kwargs):
+        events.append((time.perf_counter(), f"{name} start"))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            events.append((time.perf_counter(), f"{name} end"))
+
+    return wrapper
 
 
 def measure(
@@ -37,6 +64,8 @@ def measure(
         pca_k=pca_k,
         master=master,
     )
+    events: list[tuple[float, str]] = []
+    _record_phases(events)
     try:
         started = time.perf_counter()
         summary = run(config, spark)
@@ -58,6 +87,7 @@ def measure(
         "files_per_partition": files_per_partition,
         "default_parallelism": parallelism,
         "master": master,
+        "phases": [{"at_seconds": round(t - started, 3), "message": m} for t, m in events],
         "summary": asdict(summary),
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,20 +28,22 @@ def _timed(fn):
     return value, round(time.perf_counter() - started, 3)
 
 
-def measure(rows: int, features: Path | None) -> dict[str, object]:
+def measure(rows: int, features: Path | None, vector_api: bool = False) -> dict[str, object]:
     """Times of the PCA variants on the same cached DataFrame."""
     from pyspark.ml.feature import PCA
     from pyspark.ml.functions import array_to_vector
     from pyspark.mllib.linalg.distributed import RowMatrix
     from pyspark.sql import SparkSession
 
-    spark = (
+    builder = (
         SparkSession.builder.master("local[*]")
         .appName("bench-pca-probe")
         .config("spark.driver.memory", "4g")
         .config("spark.ui.enabled", "false")
-        .getOrCreate()
     )
+    if vector_api:  # lets netlib use its Java Vector API BLAS instead of the plain-Java fallback
+        builder = builder.config("spark.driver.extraJavaOptions", "--add-modules=jdk.incubator.vector")
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         if features is not None:
@@ -51,22 +54,37 @@ def measure(rows: int, features: Path | None) -> dict[str, object]:
             frame = spark.createDataFrame([(row.tolist(),) for row in data], "features array<float>")
         vectors = frame.select(array_to_vector("features").alias("v")).cache()
         n = vectors.count()
-        _, full = _timed(lambda: PCA(k=DIM, inputCol="v", outputCol="p").fit(vectors))
-        _, k100 = _timed(lambda: PCA(k=100, inputCol="v", outputCol="p").fit(vectors))
+        full_model, full = _timed(lambda: PCA(k=DIM, inputCol="v", outputCol="p").fit(vectors))
+        k100_model, k100 = _timed(lambda: PCA(k=100, inputCol="v", outputCol="p").fit(vectors))
+        with tempfile.TemporaryDirectory() as tmp:
+            _, write_k100 = _timed(
+                lambda: k100_model.transform(vectors).select("p").write.parquet(tmp + "/a")
+            )
+            _, write_full = _timed(
+                lambda: full_model.transform(vectors).select("p").write.parquet(tmp + "/b")
+            )
+            _, write_plain = _timed(lambda: vectors.select("v").write.parquet(tmp + "/c"))
         matrix = RowMatrix(vectors.rdd.map(lambda r: r.v.toArray()))
         cov, covariance = _timed(lambda: matrix.computeCovariance().toArray())
-        _, eigh = _timed(lambda: np.linalg.eigh(cov))
+        (_, eigenvectors), eigh = _timed(lambda: np.linalg.eigh(cov))
+        local = np.stack([r.v.toArray() for r in vectors.collect()]).astype(np.float32)
+        _, numpy_project = _timed(lambda: local @ eigenvectors[:, ::-1][:, :300].astype(np.float32))
     finally:
         spark.stop()
     return {
         "rows": n,
         "dim": DIM,
         "source": str(features) if features else "random",
+        "java_vector_api": vector_api,
         "pyspark_pca_fit_k1280_seconds": full,
         "pyspark_pca_fit_k100_seconds": k100,
         "distributed_covariance_seconds": covariance,
         "numpy_eigh_seconds": eigh,
         "covariance_plus_eigh_seconds": round(covariance + eigh, 3),
+        "transform_write_k100_seconds": write_k100,
+        "transform_write_k1280_seconds": write_full,
+        "write_vectors_without_pca_seconds": write_plain,
+        "numpy_projection_k300_seconds": numpy_project,
     }
 
 
@@ -74,9 +92,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--features", type=Path, default=None, help="Parquet with a 'features' column")
+    parser.add_argument("--java-vector-api", action="store_true", help="JVM flag for netlib's VectorBLAS")
     parser.add_argument("--result", required=True, type=Path)
     args = parser.parse_args()
-    result = measure(args.rows, args.features)
+    result = measure(args.rows, args.features, args.java_vector_api)
     args.result.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2), flush=True)
 
