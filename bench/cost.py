@@ -65,7 +65,7 @@ def table(results: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rate in rates.items():
-        for images, executors in ((10_000, 1), (10_000, 2), (90_000, 2), (90_000, 7)):
+        for images, executors in ((100, 1), (10_000, 1), (10_000, 2), (90_000, 2), (90_000, 7)):
             sizing = Sizing(executors=executors)
             base = job_cost(images, rate, sizing)
             high = job_cost(images, rate, sizing, UPLIFTS[1])

@@ -48,13 +48,19 @@ def _timed(fn, name: str, events: list[tuple[float, str]]):
 
 
 def measure(
-    input_dir: Path, output_dir: Path, files_per_partition: int, pca_k: int | None, master: str
+    input_dir: Path,
+    output_dir: Path,
+    files_per_partition: int,
+    pca_k: int | None,
+    master: str,
+    arrow_batch_rows: int = DEFAULT_BATCH_SIZE,
+    pca_model_dir: Path | None = None,
 ) -> dict[str, object]:
     """One pipeline run; returns the timing and the pipeline's own summary."""
     if output_dir.exists():
         shutil.rmtree(output_dir)
     started = time.perf_counter()
-    spark = build_session("bench-ours", master=master, arrow_batch_rows=DEFAULT_BATCH_SIZE)
+    spark = build_session("bench-ours", master=master, arrow_batch_rows=arrow_batch_rows)
     session_seconds = time.perf_counter() - started
     config = RunConfig(
         output=str(output_dir.resolve()),
@@ -63,6 +69,9 @@ def measure(
         files_per_partition=files_per_partition,
         pca_k=pca_k,
         master=master,
+        # Production mode (the state machine passes --pca-model latest): reuse a fitted PCA.
+        pca_model="latest" if pca_model_dir else None,
+        pca_model_dir=str(pca_model_dir.resolve()) if pca_model_dir else None,
     )
     events: list[tuple[float, str]] = []
     _record_phases(events)
@@ -85,6 +94,8 @@ def measure(
         "pca_share_of_total": round(fit / seconds, 4),
         "seconds_without_pca_fit": round(seconds - fit, 3),
         "files_per_partition": files_per_partition,
+        "arrow_batch_rows": arrow_batch_rows,
+        "pca_model_dir": str(pca_model_dir) if pca_model_dir else None,
         "default_parallelism": parallelism,
         "master": master,
         "phases": [{"at_seconds": round(t - started, 3), "message": m} for t, m in events],
@@ -99,9 +110,21 @@ def main() -> None:
     parser.add_argument("--files-per-partition", type=int, default=DEFAULT_FILES_PER_PARTITION)
     parser.add_argument("--pca-k", type=int, default=None, help="default: the pipeline's variance target")
     parser.add_argument("--master", default="local[*]")
+    parser.add_argument(
+        "--arrow-batch-rows", type=int, default=DEFAULT_BATCH_SIZE, help="as the CLI does: the batch size"
+    )
+    parser.add_argument("--pca-model-dir", type=Path, help="reuse the latest PCA saved there (no fit)")
     parser.add_argument("--result", required=True, type=Path)
     args = parser.parse_args()
-    result = measure(args.input, args.output, args.files_per_partition, args.pca_k, args.master)
+    result = measure(
+        args.input,
+        args.output,
+        args.files_per_partition,
+        args.pca_k,
+        args.master,
+        args.arrow_batch_rows,
+        args.pca_model_dir,
+    )
     args.result.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "summary"}, indent=2), flush=True)
 
