@@ -12,7 +12,7 @@ from spark_app.backends import BACKENDS, LITERT
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES
 from spark_app.inputs import InputError
-from spark_app.pca import LATEST, PcaError
+from spark_app.pca import LATEST, NATIVE, SOLVERS, PcaError
 from spark_app.pipeline import (
     DEFAULT_FILES_PER_PARTITION,
     DEFAULT_PCA_VARIANCE,
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pca-model-dir", help="where fitted PCA versions are saved (default <output>/pca_models)"
+    )
+    parser.add_argument(
+        "--pca-solver",
+        choices=SOLVERS,
+        default=NATIVE,
+        help="native: distributed X^T X + LAPACK eigh (default, fast); spark: pyspark.ml PCA.fit's solver",
     )
     parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")

@@ -1,8 +1,13 @@
 """PCA with pyspark.ml: fit (k fixed or by explained-variance target), save, load, transform.
 
-One fit per run: the model is fitted with every component, which gives the whole
-explained-variance spectrum, then cut to the chosen k (the first k principal components
-of a full fit are exactly those of a k-component fit).
+One fit per run gives the whole explained-variance spectrum; the model keeps the chosen k
+components (the first k principal components of a full fit are exactly those of a
+k-component fit). Two solvers build the same ``pyspark.ml.feature.PCAModel``:
+
+- ``native`` (default): one distributed pass sums ``X^T X`` per partition with NumPy, the
+  driver eigen-decomposes the 1280x1280 covariance with LAPACK (well under a second);
+- ``spark``: ``pyspark.ml.feature.PCA.fit`` itself, whose dense SVD runs in Spark's
+  pure-Java LAPACK fallback when no native library is installed (seconds to tens of seconds).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from spark_app import hadoop_fs, storage
+from spark_app.pca_math import GramSums, gram_sums, principal_components
 
 LATEST = "latest"
 LATEST_POINTER = "LATEST"
@@ -57,51 +63,96 @@ def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
     return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}"
 
 
-def fit_pca(
-    vectors_df, input_col: str, output_col: str, *, k: int | None, variance: float | None, model_version: str
-) -> PcaResult:
-    """Fit on a DataFrame of ``VectorUDT`` rows (cache it first: the fit reads it several times)."""
-    from pyspark.ml.feature import PCA
+NATIVE = "native"
+SPARK = "spark"
+SOLVERS = (NATIVE, SPARK)
 
+
+def fit_pca(
+    vectors_df,
+    input_col: str,
+    output_col: str,
+    *,
+    k: int | None,
+    variance: float | None,
+    model_version: str,
+    solver: str = NATIVE,
+    array_col: str | None = None,
+) -> PcaResult:
+    """Fit on ``input_col`` (``VectorUDT``) of a cached DataFrame.
+
+    ``array_col``: the same values as an array column, if the frame has one (saves a conversion).
+    """
     if (k is None) == (variance is None):
         raise PcaError("give exactly one of k or variance")
+    if solver not in SOLVERS:
+        raise PcaError(f"unknown PCA solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     dim = len(vectors_df.select(input_col).first()[0])
     if k is not None and not 1 <= k <= dim:
         raise PcaError(f"k must be between 1 and the feature dimension {dim}, got {k}")
     started = time.perf_counter()
-    full = PCA(k=dim, inputCol=input_col, outputCol=output_col).fit(vectors_df)
-    spectrum = [float(v) for v in full.explainedVariance.toArray()]
-    chosen = k if k is not None else choose_k(np.asarray(spectrum), variance)
-    model = truncate_model(full, chosen)
-    elapsed = time.perf_counter() - started
+    if solver == SPARK:
+        from pyspark.ml.feature import PCA
+
+        full = PCA(k=dim, inputCol=input_col, outputCol=output_col).fit(vectors_df)
+        components, spectrum = full.pc.toArray(), full.explainedVariance.toArray()
+    else:
+        components, spectrum = principal_components(_distributed_gram(vectors_df, input_col, array_col))
+    chosen = k if k is not None else choose_k(spectrum, variance)
+    model = make_model(components[:, :chosen], spectrum[:chosen], input_col, output_col)
     return PcaResult(
         model=model,
         version=pca_version(chosen, model_version, datetime.now(UTC)),
         k=chosen,
-        explained_variance=spectrum[:chosen],
-        spectrum=spectrum,
-        fit_seconds=elapsed,
+        explained_variance=[float(v) for v in spectrum[:chosen]],
+        spectrum=[float(v) for v in spectrum],
+        fit_seconds=time.perf_counter() - started,
         fitted=True,
     )
 
 
-def truncate_model(model, k: int):
-    """A PCAModel with the first ``k`` components of ``model`` (same uid and columns)."""
+def _distributed_gram(frame, input_col: str, array_col: str | None) -> GramSums:
+    """One pass: ``X^T X`` and column sums per partition (NumPy in the Python workers), summed."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    column = F.col(array_col) if array_col else vector_to_array(input_col)
+    rows = frame.select(column.alias("x"))
+    partitions = max(1, min(rows.rdd.getNumPartitions(), rows.sparkSession.sparkContext.defaultParallelism))
+
+    def partial(frames):
+        import pandas as pd
+
+        total = None
+        for batch in frames:
+            if len(batch):
+                part = gram_sums(np.stack(batch["x"].to_numpy()))
+                total = part if total is None else total + part
+        if total is not None:
+            yield pd.DataFrame({"n": [total.count], "s": [total.sums.tobytes()], "g": [total.gram.tobytes()]})
+
+    partials = rows.coalesce(partitions).mapInPandas(partial, "n long, s binary, g binary")
+    total = partials.rdd.map(
+        lambda r: GramSums(r.n, np.frombuffer(r.s), np.frombuffer(r.g).reshape(len(r.s) // 8, -1))
+    ).treeReduce(lambda a, b: a + b)
+    return total
+
+
+def make_model(components: np.ndarray, variance: np.ndarray, input_col: str, output_col: str):
+    """A ``pyspark.ml.feature.PCAModel`` from components (d, k) and their variance ratios (k,)."""
     from pyspark import SparkContext
     from pyspark.ml.common import _py2java
     from pyspark.ml.feature import PCAModel
     from pyspark.ml.linalg import DenseMatrix, DenseVector
 
-    if k == model.pc.numCols:
-        return model
     sc = SparkContext._active_spark_context
-    pc = model.pc.toArray()[:, :k]
-    j_pc = _py2java(sc, DenseMatrix(pc.shape[0], k, pc.flatten(order="F").tolist()))
-    j_variance = _py2java(sc, DenseVector(model.explainedVariance.toArray()[:k].tolist()))
-    truncated = PCAModel(sc._jvm.org.apache.spark.ml.feature.PCAModel(model.uid, j_pc, j_variance))
-    truncated._set(k=k, inputCol=model.getInputCol(), outputCol=model.getOutputCol())
-    truncated._transfer_params_to_java()
-    return truncated
+    d, k = components.shape
+    j_pc = _py2java(sc, DenseMatrix(d, k, np.asarray(components).flatten(order="F").tolist()))
+    j_variance = _py2java(sc, DenseVector(np.asarray(variance).tolist()))
+    model = PCAModel(sc._jvm.org.apache.spark.ml.feature.PCAModel(PCAModel._randomUID(), j_pc, j_variance))
+    model._set(k=k, inputCol=input_col, outputCol=output_col)
+    model._transfer_params_to_java()
+    return model
 
 
 def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool) -> str:

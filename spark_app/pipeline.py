@@ -25,7 +25,7 @@ from spark_app.features import (
 from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
 from spark_app.manifest import BATCH_ID_PREFIX
 from spark_app.model_payload import prepare_payload
-from spark_app.pca import PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
+from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
 FEATURES_DIR = "features"
@@ -70,6 +70,7 @@ class RunConfig:
     pca_variance: float | None = None
     pca_model: str | None = None
     pca_model_dir: str | None = None
+    pca_solver: str = NATIVE
     master: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -302,7 +303,16 @@ def _pca_for_batch(
     k = config.pca_k
     variance = None if k is not None else (config.pca_variance or DEFAULT_PCA_VARIANCE)
     _log(f"PCA: fitting on {n_images} images ({'k=' + str(k) if k else f'variance target {variance}'})")
-    pca = fit_pca(ok, "features_vector", "pca_vector", k=k, variance=variance, model_version=model_version)
+    pca = fit_pca(
+        ok,
+        "features_vector",
+        "pca_vector",
+        k=k,
+        variance=variance,
+        model_version=model_version,
+        solver=config.pca_solver,
+        array_col="features",
+    )
     path = save_pca(pca, config.pca_dir, make_latest=True)
     return pca, path
 

@@ -9,6 +9,7 @@ import pytest
 
 from spark_app.pca import (
     LATEST,
+    SOLVERS,
     PcaError,
     choose_k,
     fit_pca,
@@ -16,6 +17,7 @@ from spark_app.pca import (
     resolve_model_uri,
     save_pca,
 )
+from spark_app.pca_math import gram_sums, principal_components
 
 DIM = 1280
 
@@ -44,10 +46,24 @@ def _frame(spark, x: np.ndarray):
     return spark.createDataFrame([(Vectors.dense(row),) for row in x], ["v"]).cache()
 
 
+def test_principal_components_from_partial_sums_match_numpy() -> None:
+    x = _features(n=300)
+    total = gram_sums(x[:100]) + gram_sums(x[100:250]) + gram_sums(x[250:])
+    components, ratios = principal_components(total)
+    centered = x - x.mean(axis=0)
+    eigvals = np.linalg.eigvalsh(np.cov(centered, rowvar=False))[::-1]
+    np.testing.assert_allclose(ratios[:40], eigvals[:40] / eigvals.sum(), rtol=1e-6)
+    np.testing.assert_allclose(components.T @ components, np.eye(DIM), atol=1e-9)
+    assert np.all(np.abs(components).argmax(axis=0) == components.argmax(axis=0))  # sign convention
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        principal_components(gram_sums(x[:1]))
+
+
 @pytest.mark.spark
-def test_spark_pca_matches_numpy(spark) -> None:
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_spark_pca_matches_numpy(spark, solver: str) -> None:
     x = _features()
-    result = fit_pca(_frame(spark, x), "v", "p", k=10, variance=None, model_version="m@abc")
+    result = fit_pca(_frame(spark, x), "v", "p", k=10, variance=None, model_version="m@abc", solver=solver)
     centered = x - x.mean(axis=0)
     eigvals, eigvecs = np.linalg.eigh(centered.T @ centered / (len(x) - 1))
     order = np.argsort(eigvals)[::-1]
@@ -63,11 +79,12 @@ def test_spark_pca_matches_numpy(spark) -> None:
 
 
 @pytest.mark.spark
-def test_variance_target_and_truncation_equal_a_direct_k_fit(spark) -> None:
+def test_native_solver_equals_pyspark_ml_pca_fit(spark) -> None:
     from pyspark.ml.feature import PCA
 
     frame = _frame(spark, _features())
     result = fit_pca(frame, "v", "p", k=None, variance=0.9, model_version="m@abc")
+    assert result.model.getK() == result.k
     cumulative = np.cumsum(result.spectrum)
     assert cumulative[result.k - 1] >= 0.9 > cumulative[result.k - 2]
     direct = PCA(k=result.k, inputCol="v", outputCol="p").fit(frame)
