@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from spark_app import storage
 from spark_app.backends import BACKENDS, LITERT
 from spark_app.decode import DEFAULT_MAX_PIXELS
-from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES
+from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES, DEFAULT_READ_THREADS
 from spark_app.inputs import InputError
 from spark_app.pca import LATEST, NATIVE, SOLVERS, PcaError
 from spark_app.pipeline import (
@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reject images with more pixels (decompression-bomb guard)",
     )
     parser.add_argument("--max-file-bytes", type=_positive_int, default=DEFAULT_MAX_FILE_BYTES)
+    parser.add_argument(
+        "--read-threads",
+        type=_positive_int,
+        default=DEFAULT_READ_THREADS,
+        help="concurrent object reads per Python worker (hides S3 latency)",
+    )
     parser.add_argument("--report", dest="report_dir", help="also write PNG plots (variance, 2-D PCA) here")
     return parser
 

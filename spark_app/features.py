@@ -8,8 +8,10 @@ with bounded batches and a once-per-worker model.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +20,13 @@ import pandas as pd
 
 from spark_app import storage
 from spark_app.backends import FeatureExtractor, ModelPayload, get_extractor
-from spark_app.decode import DEFAULT_MAX_PIXELS, DecodedImage, DecodeError, decode_image, preprocess
+from spark_app.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image, preprocess
 from spark_app.formats import is_supported_name, unsupported_reason
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Concurrent reads per Python worker: hides S3 GET latency behind decoding and inference.
+DEFAULT_READ_THREADS = 8
 
 #: Columns produced per input file (Spark DDL, in order).
 EXTRACT_SCHEMA_DDL = (
@@ -43,6 +47,7 @@ class ExtractSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    read_threads: int = DEFAULT_READ_THREADS
 
 
 @dataclass
@@ -63,18 +68,29 @@ class _Rejected(Exception):
         self.stage = stage
 
 
-def _read_and_decode(uri: str, settings: ExtractSettings) -> tuple[bytes, DecodedImage]:
-    """Check the name, read and decode one file; raises _Rejected with the reason."""
+def _read(uri: str, settings: ExtractSettings) -> bytes | _Rejected:
+    """Check the name and read one file; a rejection is returned, not raised (for pool.map)."""
     if not is_supported_name(uri):
-        raise _Rejected(STAGE_FORMAT, unsupported_reason(uri))
+        return _Rejected(STAGE_FORMAT, unsupported_reason(uri))
     try:
-        data = storage.read_bytes(uri, max_bytes=settings.max_file_bytes)
+        return storage.read_bytes(uri, max_bytes=settings.max_file_bytes)
     except storage.StorageError as exc:
-        raise _Rejected(STAGE_READ, str(exc)) from None
-    try:
-        return data, decode_image(data, max_pixels=settings.max_pixels)
-    except DecodeError as exc:
-        raise _Rejected(STAGE_DECODE, str(exc)) from None
+        return _Rejected(STAGE_READ, str(exc))
+
+
+_pool_lock = threading.Lock()
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _read_all(uris: list[str], settings: ExtractSettings) -> Iterator[bytes | _Rejected]:
+    """Contents of ``uris`` in order; up to ``read_threads`` reads in flight (S3 GETs are latency-bound)."""
+    if settings.read_threads <= 1:
+        return (_read(uri, settings) for uri in uris)
+    with _pool_lock:
+        pool = _pools.get(settings.read_threads)
+        if pool is None:
+            pool = _pools[settings.read_threads] = ThreadPoolExecutor(settings.read_threads, "fruits-read")
+    return pool.map(lambda uri: _read(uri, settings), uris)
 
 
 def extract_frame(
@@ -94,18 +110,22 @@ def extract_frame(
         "error": [None] * n,
     }
     decoded: list[_Decoded] = []
-    for i, uri in enumerate(out["path"]):
+    for i, loaded in enumerate(_read_all(out["path"], settings)):
         started = time.perf_counter()
+        if isinstance(loaded, _Rejected):
+            out["error_stage"][i] = loaded.stage
+            out["error"][i] = str(loaded)
+            continue
         try:
-            data, image = _read_and_decode(uri, settings)
-        except _Rejected as rejected:
-            out["error_stage"][i] = rejected.stage
-            out["error"][i] = str(rejected)
+            image = decode_image(loaded, max_pixels=settings.max_pixels)
+        except DecodeError as exc:
+            out["error_stage"][i] = STAGE_DECODE
+            out["error"][i] = str(exc)
             continue
         decoded.append(
             _Decoded(
                 index=i,
-                image_id=hashlib.sha256(data).hexdigest(),
+                image_id=hashlib.sha256(loaded).hexdigest(),
                 width=image.width,
                 height=image.height,
                 tensor=preprocess(image.pixels),

@@ -18,6 +18,7 @@ from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_READ_THREADS,
     EXTRACT_SCHEMA_DDL,
     ExtractSettings,
     make_partition_fn,
@@ -75,6 +76,7 @@ class RunConfig:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    read_threads: int = DEFAULT_READ_THREADS
     files_per_partition: int = DEFAULT_FILES_PER_PARTITION
     report_dir: str | None = None
 
@@ -185,7 +187,9 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     _forward_s3_settings(sc)
     broadcast = sc.broadcast(payload)
     builds = sc.accumulator(0)
-    settings = ExtractSettings(config.batch_size, config.max_pixels, config.max_file_bytes)
+    settings = ExtractSettings(
+        config.batch_size, config.max_pixels, config.max_file_bytes, config.read_threads
+    )
 
     def add_build() -> None:
         builds.add(1)
