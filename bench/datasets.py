@@ -83,6 +83,14 @@ def _fresh(root: Path) -> None:
     root.mkdir(parents=True)
 
 
+def _required_images(source: Path) -> list[Path]:
+    """The sample's images; an empty sample is an error."""
+    images = sample_images(source)
+    if not images:
+        raise FileNotFoundError(f"no .jpg images under {source}")
+    return images
+
+
 def make_small(work_dir: Path, n: int) -> Dataset:
     """``n`` files replicated from the sample (reused when already generated with the same spec)."""
     source = sample_root()
@@ -90,9 +98,7 @@ def make_small(work_dir: Path, n: int) -> Dataset:
     spec = {"kind": "small", "n": n, "source": str(source)}
     if (existing := _read_marker(root, spec)) is not None:
         return existing
-    images = sample_images(source)
-    if not images:
-        raise FileNotFoundError(f"no .jpg images under {source}")
+    images = _required_images(source)
     _fresh(root)
     total = 0
     for i in range(n):
@@ -143,9 +149,7 @@ def make_large(work_dir: Path, n: int, processes: int = 2) -> Dataset:
     }
     if (existing := _read_marker(root, spec)) is not None:
         return existing
-    images = sample_images(source)
-    if not images:
-        raise FileNotFoundError(f"no .jpg images under {source}")
+    images = _required_images(source)
     _fresh(root)
     step = max(1, len(images) // n)
     jobs = []
