@@ -105,6 +105,13 @@ class PipelineConfig:
     emr_idle_timeout_minutes: int = 5
     emr_max_concurrent_runs: int = 2
     job_timeout_minutes: int = 120
+    #: Worker sizing (see docs/cost-model.md): 4 vCPU / 8 GB executors, one Python worker per core
+    #: (~0.4 GB each, in the overhead); a 2 vCPU / 8 GB driver.
+    executor_cores: int = 4
+    executor_memory_gb: int = 4
+    executor_memory_overhead_gb: int = 3
+    driver_cores: int = 2
+    driver_memory_gb: int = 6
     #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
     job_failure_retries: int = 1
 
@@ -125,6 +132,11 @@ class PipelineConfig:
     # Artifacts shipped with the stack.
     weights_file: str = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
     python_path: str = "/usr/bin/python3.11"
+
+    @property
+    def max_executors(self) -> int:
+        """Executors that fit under the application's vCPU cap next to the driver."""
+        return max(1, (self.emr_max_vcpu - self.driver_cores) // self.executor_cores)
 
     def __post_init__(self) -> None:
         if self.region not in EU_REGIONS:

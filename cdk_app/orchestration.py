@@ -40,11 +40,17 @@ def spark_entry_arguments(config: PipelineConfig, *, results_bucket: str, artifa
 
 
 def spark_submit_parameters(config: PipelineConfig, *, artifacts_bucket: str) -> str:
-    """spark-submit options: the code archive and the image's Python 3.11 on driver and executors."""
+    """spark-submit options: code archive, the image's Python 3.11, and the worker sizing."""
     python = config.python_path
     return " ".join(
         [
             f"--py-files s3://{artifacts_bucket}/{config.code_archive_key}",
+            f"--conf spark.executor.cores={config.executor_cores}",
+            f"--conf spark.executor.memory={config.executor_memory_gb}g",
+            f"--conf spark.executor.memoryOverhead={config.executor_memory_overhead_gb}g",
+            f"--conf spark.driver.cores={config.driver_cores}",
+            f"--conf spark.driver.memory={config.driver_memory_gb}g",
+            f"--conf spark.dynamicAllocation.maxExecutors={config.max_executors}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python}",
             f"--conf spark.executorEnv.PYSPARK_PYTHON={python}",

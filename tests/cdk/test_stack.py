@@ -238,6 +238,15 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
     assert f"--py-files s3://${{{artifacts}}}/code/spark_app.zip" in params
     assert "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
     assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
+    for sizing in (
+        "spark.executor.cores=4",
+        "spark.executor.memory=4g",
+        "spark.executor.memoryOverhead=3g",
+        "spark.driver.cores=2",
+        "spark.driver.memory=6g",
+        "spark.dynamicAllocation.maxExecutors=7",
+    ):  # (32 vCPU cap - 2) // 4
+        assert f"--conf {sizing}" in params
 
 
 def test_transient_errors_are_retried_with_backoff(definition) -> None:
