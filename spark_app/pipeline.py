@@ -161,6 +161,11 @@ def prepare(config: RunConfig) -> PreparedRun:
     batch_id = config.batch_id or default_batch_id(config)
     _log(f"batch {batch_id}: listing {config.manifest or config.input}")
     items = discover(config)
+    for target in (config.output, config.pca_dir):
+        try:
+            storage.check_writable(target)
+        except storage.StorageError as exc:
+            raise InputError(str(exc)) from None
     payload = prepare_payload(
         config.weights,
         expected_sha256(config.weights, config.weights_sha256),

@@ -152,6 +152,27 @@ def exists(uri: str) -> bool:
     return local_path(uri).exists()
 
 
+def check_writable(uri: str) -> None:
+    """Fail early when outputs cannot go to ``uri`` (missing bucket, unwritable folder)."""
+    if is_s3_uri(uri):
+        bucket, _ = split_s3_uri(uri)
+        try:
+            s3_client().head_bucket(Bucket=bucket)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"output bucket {bucket} does not exist") from None
+            raise _s3_error(uri, exc) from None
+        return
+    path = local_path(uri)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create output folder {uri}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise StorageError(f"output folder is not writable: {uri}")
+
+
 def list_files(root: str) -> list[ListedFile]:
     """Every file under a local folder or an S3 prefix (recursive), sorted by URI.
 

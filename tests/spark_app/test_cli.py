@@ -168,3 +168,23 @@ def test_spark_submit_from_another_folder_runs_the_job(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "images         4" in proc.stdout and "k=2" in proc.stdout
+
+
+@mock_aws
+def test_output_to_a_missing_bucket_or_unwritable_folder_fails_before_spark(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from spark_app import storage
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    storage._clients.clear()
+    with pytest.raises(storage.StorageError, match="output bucket no-such-bucket does not exist"):
+        storage.check_writable("s3://no-such-bucket/features")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(storage.StorageError, match="cannot create output folder"):
+        storage.check_writable(str(blocker / "out"))
+    proc = _cli("--input", str(BUNDLED_SAMPLE), "--output", str(blocker / "out"))
+    assert proc.returncode == 2 and "cannot create output folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    storage._clients.clear()
