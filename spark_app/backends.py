@@ -7,6 +7,7 @@ broadcast value once and keeps it for every later task and batch (see :func:`get
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,10 +86,19 @@ _BUILDERS: dict[str, Callable[[bytes, int], FeatureExtractor]] = {
 }
 
 
+#: Native module each backend cannot share a process with (duplicate pybind11 registrations).
+_CLASHES = {LITERT: "tensorflow", KERAS: "ai_edge_litert"}
+
+
 def build_extractor(payload: ModelPayload) -> FeatureExtractor:
     """Build the extractor a payload describes."""
     if payload.backend not in _BUILDERS:
         raise ValueError(f"unknown backend {payload.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if _CLASHES[payload.backend] in sys.modules:
+        raise RuntimeError(
+            f"this Python process already loaded {_CLASHES[payload.backend]}, which cannot share a process "
+            f"with the {payload.backend} backend: use one backend per Spark session"
+        )
     return _BUILDERS[payload.backend](payload.blob, payload.num_threads)
 
 

@@ -188,3 +188,31 @@ def test_output_to_a_missing_bucket_or_unwritable_folder_fails_before_spark(
     assert proc.returncode == 2 and "cannot create output folder" in proc.stderr
     assert "Traceback" not in proc.stderr
     storage._clients.clear()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_keras_backend_runs_end_to_end(tmp_path: Path) -> None:
+    """The selectable Keras backend, in its own Spark session (TensorFlow must not meet LiteRT)."""
+    images = tmp_path / "in" / "Lemon"
+    images.mkdir(parents=True)
+    for source in sorted((BUNDLED_SAMPLE / "Lemon").glob("*.jpg"))[:3]:
+        (images / source.name).write_bytes(source.read_bytes())
+    proc = _cli(
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--backend",
+        "keras",
+        "--pca-k",
+        "2",
+        "--batch-id",
+        "keras",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "images         3" in proc.stdout
+    import pandas as pd
+
+    rows = pd.read_parquet(tmp_path / "out" / "features" / "batch_id=keras")
+    assert rows["features"].map(len).eq(1280).all() and set(rows["label"]) == {"Lemon"}

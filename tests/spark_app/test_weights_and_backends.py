@@ -79,3 +79,16 @@ def test_litert_and_keras_backends_give_the_same_features(tmp_path: Path) -> Non
     cosine = (litert * keras).sum(1) / np.linalg.norm(litert, axis=1) / np.linalg.norm(keras, axis=1)
     assert cosine.min() >= 0.9999, cosine.min()
     assert np.all(litert >= 0)  # ReLU6 + average pooling: non-negative features
+
+
+def test_backends_refuse_a_process_that_loaded_the_other_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from spark_app.backends import KERAS, LITERT, ModelPayload, build_extractor
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    with pytest.raises(RuntimeError, match="already loaded tensorflow"):
+        build_extractor(ModelPayload(LITERT, "m@1", b""))
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", types.ModuleType("ai_edge_litert"))
+    with pytest.raises(RuntimeError, match="already loaded ai_edge_litert"):
+        build_extractor(ModelPayload(KERAS, "m@1", b""))
