@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -70,9 +70,7 @@ class Ingest(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is the dead-letter queue.")
-        )
+        acknowledge(self.dead_letter_queue, {"AwsSolutions-SQS3": "This queue is the dead-letter queue."})
         self.queue = sqs.Queue(
             self,
             "UploadQueue",
@@ -161,17 +159,21 @@ class Ingest(Construct):
 
         policy = self.role.node.find_child("DefaultPolicy")
         artifacts_ref = stack.resolve(artifacts.bucket_arn)["Fn::GetAtt"][0]
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{config.manifests_prefix}*]",
-                reason="Manifests get new keys (one per batch); writes are limited to the manifests prefix.",
-            )
+        acknowledge(
+            policy,
+            {
+                f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{config.manifests_prefix}*]": (
+                    "Manifests get new keys (one per batch); writes are limited to the manifests prefix."
+                )
+            },
         )
-        Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-L1",
-                reason="Python 3.11 is the project's runtime (as for the Spark job and the Powertools layer)",
-            )
+        acknowledge(
+            self.function,
+            {
+                "AwsSolutions-L1": (
+                    "Python 3.11 is the project's runtime (as for the Spark job and the Powertools layer)"
+                )
+            },
         )
         for handler in stack_singletons(stack, "BucketNotificationsHandler"):
             acknowledge(

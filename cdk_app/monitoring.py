@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -14,6 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from cdk_app._util import acknowledge
 from cdk_app.config import PipelineConfig, ResourceNames
 
 ALARM_PERIOD = Duration.minutes(5)
@@ -29,15 +30,15 @@ class AlertTopic(Construct):
         self.topic = sns.Topic(self, "Topic", topic_name=names.alerts_topic, enforce_ssl=True)
         if config.alert_email:
             self.topic.add_subscription(subs.EmailSubscription(config.alert_email))
-        Validations.of(self.topic).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SNS2",
-                reason=(
+        acknowledge(
+            self.topic,
+            {
+                "AwsSolutions-SNS2": (
                     "Alerts carry batch ids and error messages, no personal data. CloudWatch alarms and "
                     "AWS Budgets cannot publish to a topic under the AWS-managed SNS key, and a customer "
                     "managed key would bill every month while the pipeline is idle."
-                ),
-            )
+                )
+            },
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -11,7 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from cdk_app._util import log_retention, nag_ref
+from cdk_app._util import acknowledge, log_retention, nag_ref
 from cdk_app.config import PipelineConfig
 
 #: Optimized integration that starts a job run and waits for it to finish.
@@ -206,16 +206,15 @@ class Orchestration(Construct):
         )
         policy = sm.role.node.find_child("DefaultPolicy")
         app_logical_id = nag_ref(stack, application_arn)
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{app_logical_id}/jobruns/*]",
-                reason="Job run ids are generated at run time; access is limited to this application's runs.",
-            ),
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason=(
+        acknowledge(
+            policy,
+            {
+                f"AwsSolutions-IAM5[Resource::{app_logical_id}/jobruns/*]": (
+                    "Job run ids are generated at run time; access is limited to this application's runs."
+                ),
+                "AwsSolutions-IAM5[Resource::*]": (
                     "CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups, ...) and X-Ray "
                     "PutTraceSegments/PutTelemetryRecords do not support resource-level permissions."
                 ),
-            ),
+            },
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, Stack, Validations
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_emrserverless as emr
 from aws_cdk import aws_iam as iam
@@ -228,14 +228,12 @@ class Processing(Construct):
         policy = iam.Policy(self, "JobPolicy", statements=statements)
         role.attach_inline_policy(policy)
 
-        Validations.of(policy).acknowledge(
-            *[
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{nag_ref(stack, bucket.bucket_arn)}/{prefix}*]",
-                    reason=(
-                        "Object-level access is scoped to the one key prefix the job uses "
-                        f"({prefix}); object keys are not known in advance."
-                    ),
+        acknowledge(
+            policy,
+            {
+                f"AwsSolutions-IAM5[Resource::{nag_ref(stack, bucket.bucket_arn)}/{prefix}*]": (
+                    "Object-level access is scoped to the one key prefix the job uses "
+                    f"({prefix}); object keys are not known in advance."
                 )
                 for bucket, prefix in [
                     (ingestion, config.uploads_prefix),
@@ -246,6 +244,6 @@ class Processing(Construct):
                     (artifacts, config.emr_logs_prefix),
                     (results, config.features_prefix),
                 ]
-            ]
+            },
         )
         return role

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdk_app._util import acknowledge
 from cdk_app.config import PipelineConfig, ResourceNames
 
 
@@ -30,11 +31,9 @@ class Storage(Construct):
                 )
             ],
         )
-        Validations.of(self.access_logs).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="This is the access-log bucket itself; logging it into itself would loop.",
-            )
+        acknowledge(
+            self.access_logs,
+            {"AwsSolutions-S1": "This is the access-log bucket itself; logging it into itself would loop."},
         )
 
         # Raw uploads are transient (GDPR): no versioning, so an expired object is really gone.
