@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -127,8 +128,6 @@ def default_batch_id(config: RunConfig) -> str:
     if config.manifest and stem.startswith(BATCH_ID_PREFIX) and _BATCH_ID_RE.match(stem):
         return stem
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:40] or "input"
-    import hashlib
-
     return f"{slug}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
 
 

@@ -77,8 +77,13 @@ def s3_client() -> Any:
         return _clients[endpoint]
 
 
+def _error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ('' for other exceptions)."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
 def _s3_error(uri: str, exc: Exception) -> StorageError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    code = _error_code(exc)
     if code in ("NoSuchBucket",):
         return StorageError(f"bucket of {uri} does not exist")
     if code in ("NoSuchKey", "404", "NotFound"):
@@ -146,7 +151,7 @@ def exists(uri: str) -> bool:
             s3_client().head_object(Bucket=bucket, Key=key)
             return True
         except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise _s3_error(uri, exc) from None
     return local_path(uri).exists()
@@ -159,8 +164,7 @@ def check_writable(uri: str) -> None:
         try:
             s3_client().head_bucket(Bucket=bucket)
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchBucket", "NotFound"):
+            if _error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 raise StorageError(f"output bucket {bucket} does not exist") from None
             raise _s3_error(uri, exc) from None
         return

@@ -28,6 +28,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _copy_sample_class(root: Path, label: str, count: int) -> None:
+    """The first ``count`` bundled images of one class, under ``root/<label>/``."""
+    (root / label).mkdir(parents=True)
+    for source in sorted((BUNDLED_SAMPLE / label).glob("*.jpg"))[:count]:
+        (root / label / source.name).write_bytes(source.read_bytes())
+
+
 def test_help_lists_the_options() -> None:
     proc = _cli("--help")
     assert proc.returncode == 0
@@ -141,10 +148,7 @@ def test_summary_names_counts_and_outputs() -> None:
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_submit_from_another_folder_runs_the_job(tmp_path: Path) -> None:
-    images = tmp_path / "in" / "Kiwi"
-    images.mkdir(parents=True)
-    for source in sorted((BUNDLED_SAMPLE / "Kiwi").glob("*.jpg"))[:4]:
-        (images / source.name).write_bytes(source.read_bytes())
+    _copy_sample_class(tmp_path / "in", "Kiwi", 4)
     spark_submit = Path(sys.executable).parent / "spark-submit"
     proc = subprocess.run(
         [
@@ -194,10 +198,7 @@ def test_output_to_a_missing_bucket_or_unwritable_folder_fails_before_spark(
 @pytest.mark.slow
 def test_keras_backend_runs_end_to_end(tmp_path: Path) -> None:
     """The selectable Keras backend, in its own Spark session (TensorFlow must not meet LiteRT)."""
-    images = tmp_path / "in" / "Lemon"
-    images.mkdir(parents=True)
-    for source in sorted((BUNDLED_SAMPLE / "Lemon").glob("*.jpg"))[:3]:
-        (images / source.name).write_bytes(source.read_bytes())
+    _copy_sample_class(tmp_path / "in", "Lemon", 3)
     proc = _cli(
         "--input",
         str(tmp_path / "in"),
