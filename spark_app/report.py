@@ -38,8 +38,7 @@ def write_report(spark: Any, summary: Any, pca: Any, report_dir: str) -> list[st
     plt.close(fig)
 
     frame = (
-        spark.read.parquet(summary.features_path.rsplit("/batch_id=", 1)[0])
-        .filter(f"batch_id = '{summary.batch_id}'")
+        spark.read.parquet(summary.features_path)  # this batch's partition
         .selectExpr("pca[0] AS pc1", "pca[1] AS pc2", "coalesce(label, '(none)') AS label")
         .toPandas()
     )

@@ -42,6 +42,7 @@ def main_run(spark, tmp_path_factory):
         batch_id="main",
         pca_variance=0.9,
         files_per_partition=max(4, len(files) // 16),  # many more partitions than Python workers
+        report_dir=str(output / "report"),
     )
     summary = run(config, spark)
     return config, summary, files, output, root
@@ -107,6 +108,16 @@ def test_schema_labels_and_values(main_run) -> None:
     assert odd.loc["name with spaces é ü.jpg", "label"] == "odd ones"
     assert pd.isna(odd.loc["at root.jpg", "label"])
     assert odd.loc["name with spaces é ü.jpg", "image_id"] == odd.loc["UPPER.JPG", "image_id"]
+
+
+def test_report_plots_are_written(main_run) -> None:
+    _config, summary, _files, output, _root = main_run
+    assert all(Path(p).parent == output / "report" for p in summary.report_files)
+    names = sorted(Path(p).name for p in summary.report_files)
+    assert names == ["explained_variance.png", "pca_scatter.png"]
+    for path in summary.report_files:
+        data = Path(path).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
 def test_model_is_built_once_per_python_worker(main_run) -> None:
