@@ -4,9 +4,10 @@ Override any field with CDK context, e.g. ``npx cdk synth -c region=eu-west-1 -c
 (or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and
 are converted to the field's type here.
 
-Physical names (buckets, queues, state machine, ...) are derived from the name prefix, the account
-and the region by :meth:`PipelineConfig.names`, so that tools outside CDK (e.g. a local end-to-end
-test against a moto server) can create the same resources without retyping them.
+Physical names (queues, state machine, topic, ...) are derived from the name prefix and the region by
+:meth:`PipelineConfig.names`, so that tools outside CDK (e.g. a local end-to-end test against a moto
+server) can find the same resources without retyping them. Bucket names are left to CloudFormation:
+the buckets outlive ``cdk destroy`` (RETAIN), and a fixed name would make the next deploy fail.
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ class _ContextSource(Protocol):
 
 @dataclass(frozen=True)
 class ResourceNames:
-    """Physical names of the stack's resources for one account and region."""
+    """Physical names of the stack's resources for one account and region.
 
-    ingestion_bucket: str
-    results_bucket: str
-    artifacts_bucket: str
-    access_logs_bucket: str
+    Buckets are not named here: CloudFormation generates their names, so that a bucket retained by
+    ``cdk destroy`` never blocks the next ``cdk deploy`` (read them from the stack outputs).
+    Everything named here is deleted with the stack.
+    """
+
     upload_queue: str
     upload_dlq: str
     state_machine: str
@@ -69,6 +71,34 @@ class ResourceNames:
     alerts_topic: str
     emr_application: str
     budget: str
+    image_repository: str
+    image_stack: str
+
+
+#: EMR Serverless worker sizes: vCPU -> (smallest GB, largest GB, step GB) of the worker's memory.
+#: Source: EMR Serverless User Guide, "Worker configurations" (also in ../shared/notes/aws-notes.md).
+EMR_WORKER_MEMORY_GB: dict[int, tuple[int, int, int]] = {
+    1: (2, 8, 1),
+    2: (4, 16, 1),
+    4: (8, 30, 1),
+    8: (16, 60, 4),
+    16: (32, 120, 8),
+}
+
+
+def validate_worker(role: str, vcpu: int, memory_gb: int) -> None:
+    """Raise ConfigError unless ``vcpu``/``memory_gb`` is a worker size EMR Serverless accepts."""
+    if vcpu not in EMR_WORKER_MEMORY_GB:
+        raise ConfigError(
+            f"{role}: {vcpu} vCPU is not an EMR Serverless worker size; use one of "
+            f"{', '.join(map(str, EMR_WORKER_MEMORY_GB))}"
+        )
+    low, high, step = EMR_WORKER_MEMORY_GB[vcpu]
+    if not low <= memory_gb <= high or (memory_gb - low) % step:
+        raise ConfigError(
+            f"{role}: {memory_gb} GB (Spark memory + overhead) is not allowed for a {vcpu}-vCPU "
+            f"EMR Serverless worker: use {low}-{high} GB in steps of {step} GB"
+        )
 
 
 @dataclass(frozen=True)
@@ -106,12 +136,14 @@ class PipelineConfig:
     emr_max_concurrent_runs: int = 2
     job_timeout_minutes: int = 120
     #: Worker sizing (see docs/cost-model.md): 4 vCPU / 8 GB executors, one Python worker per core
-    #: (~0.4 GB each, in the overhead); a 2 vCPU / 8 GB driver.
+    #: (~0.4 GB each, in the overhead); a 2 vCPU / 8 GB driver. A worker's memory is Spark memory +
+    #: overhead and must be a size EMR Serverless offers (checked by validate_worker).
     executor_cores: int = 4
-    executor_memory_gb: int = 4
+    executor_memory_gb: int = 5
     executor_memory_overhead_gb: int = 3
     driver_cores: int = 2
     driver_memory_gb: int = 6
+    driver_memory_overhead_gb: int = 2
     #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
     job_failure_retries: int = 1
 
@@ -129,9 +161,24 @@ class PipelineConfig:
     budget_monthly_usd: float = 50.0
     alert_email: str = ""
 
+    # CDK bootstrap qualifier (``cdk bootstrap --qualifier``): names the image-publishing role.
+    bootstrap_qualifier: str = "hnb659fds"
+    #: Images kept in the stack's ECR repository (older ones expire).
+    image_retention_count: int = 5
+
     # Artifacts shipped with the stack.
     weights_file: str = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
     python_path: str = "/usr/bin/python3.11"
+
+    @property
+    def executor_worker_memory_gb(self) -> int:
+        """Memory of one executor worker: Spark memory plus overhead."""
+        return self.executor_memory_gb + self.executor_memory_overhead_gb
+
+    @property
+    def driver_worker_memory_gb(self) -> int:
+        """Memory of the driver worker: Spark memory plus overhead."""
+        return self.driver_memory_gb + self.driver_memory_overhead_gb
 
     @property
     def max_executors(self) -> int:
@@ -179,6 +226,11 @@ class PipelineConfig:
             "max_object_bytes",
             "dlq_max_receive_count",
             "powertools_layer_version",
+            "image_retention_count",
+            "executor_memory_gb",
+            "executor_memory_overhead_gb",
+            "driver_memory_gb",
+            "driver_memory_overhead_gb",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -195,6 +247,14 @@ class PipelineConfig:
             raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
         if self.emr_max_vcpu < 4:
             raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
+        validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
+        validate_worker("driver", self.driver_cores, self.driver_worker_memory_gb)
+        if self.driver_cores + self.executor_cores > self.emr_max_vcpu:
+            raise ConfigError("emr_max_vcpu must fit the driver and at least one executor")
+        if self.driver_worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
+            raise ConfigError("emr_max_memory_gb must fit the driver and at least one executor")
+        if not re.fullmatch(r"[a-z0-9]{1,10}", self.bootstrap_qualifier):
+            raise ConfigError("bootstrap_qualifier must be 1-10 characters of a-z and 0-9")
         if self.budget_monthly_usd <= 0:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
@@ -214,15 +274,10 @@ class PipelineConfig:
 
     # -- derived values ------------------------------------------------------------------------
 
-    def names(self, account: str) -> ResourceNames:
-        """Physical resource names for ``account`` (a 12-digit id, or the CDK account token)."""
+    def names(self) -> ResourceNames:
+        """Physical names of the resources the stack deletes with itself (buckets are generated)."""
         p = self.name_prefix
-        suffix = f"{account}-{self.region}"
         return ResourceNames(
-            ingestion_bucket=f"{p}-ingestion-{suffix}",
-            results_bucket=f"{p}-results-{suffix}",
-            artifacts_bucket=f"{p}-artifacts-{suffix}",
-            access_logs_bucket=f"{p}-access-logs-{suffix}",
             upload_queue=f"{p}-uploads",
             upload_dlq=f"{p}-uploads-dlq",
             state_machine=f"{p}-feature-pipeline",
@@ -230,6 +285,15 @@ class PipelineConfig:
             alerts_topic=f"{p}-alerts",
             emr_application=f"{p}-features",
             budget=f"{p}-monthly-{self.region}",
+            image_repository=f"{p}-spark-image",
+            image_stack=f"{STACK_NAME}Images",
+        )
+
+    def image_publishing_role_arn(self, account: str) -> str:
+        """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""
+        return (
+            f"arn:aws:iam::{account}:role/cdk-{self.bootstrap_qualifier}-image-publishing-role-"
+            f"{account}-{self.region}"
         )
 
     def powertools_layer_arn(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -95,7 +95,28 @@ class Monitoring(Construct):
             alarm.add_alarm_action(action)
             self.alarms[alarm_id] = alarm
 
-        # AWS Budgets publishes to the topic (same account only).
+        # A topic with a resource policy (enforce_ssl creates one) loses SNS's default policy: every AWS
+        # service that publishes needs its own statement, scoped to this account's alarms and budgets.
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowBudgetsToPublish",

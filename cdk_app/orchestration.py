@@ -35,7 +35,9 @@ def spark_entry_arguments(config: PipelineConfig, *, results_bucket: str, artifa
     return (
         "States.Array('--manifest', $.manifest_uri, '--batch-id', $.batch_id, "
         f"'--output', '{literal['output']}', '--weights', '{literal['weights']}', "
-        f"'--pca-model', 'latest', '--pca-model-dir', '{literal['pca_model_dir']}')"
+        f"'--pca-model', 'latest', '--pca-model-dir', '{literal['pca_model_dir']}', "
+        # The same per-object size limit as the ingest Lambda applies.
+        f"'--max-file-bytes', '{config.max_object_bytes}')"
     )
 
 
@@ -50,6 +52,7 @@ def spark_submit_parameters(config: PipelineConfig, *, artifacts_bucket: str) ->
             f"--conf spark.executor.memoryOverhead={config.executor_memory_overhead_gb}g",
             f"--conf spark.driver.cores={config.driver_cores}",
             f"--conf spark.driver.memory={config.driver_memory_gb}g",
+            f"--conf spark.driver.memoryOverhead={config.driver_memory_overhead_gb}g",
             f"--conf spark.dynamicAllocation.maxExecutors={config.max_executors}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python}",

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_emrserverless as emr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, nag_ref, stack_singletons
+from cdk_app._util import acknowledge, nag_ref
 from cdk_app.config import REPO_ROOT, PipelineConfig
+from cdk_app.images import EMR_SERVICE, emr_applications_arn
 
-EMR_SERVICE = "emr-serverless.amazonaws.com"
 DOCKERFILE_DIR = REPO_ROOT / "docker"
 DOCKERFILE = "emr-serverless.Dockerfile"
-#: What EMR Serverless needs on the image repository (same account and region).
-#: Construct id of CDK's AwsCustomResource provider Lambda (a stack singleton).
-AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
-ECR_PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
+#: Object actions of a prefix the job both reads and replaces (Parquet partitions, PCA versions).
+READ_WRITE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+#: Suffix of the empty marker objects EMRFS writes for directories (EMR Management Guide, EMRFS).
+FOLDER_MARKER = "_$folder$"
 
 
-def emr_applications_arn(region: str, account: str) -> str:
-    """ARN pattern of the account's EMR Serverless applications (confused-deputy conditions)."""
-    return f"arn:aws:emr-serverless:{region}:{account}:/applications/*"
+def emrfs_keys(prefix: str) -> list[str]:
+    """Key patterns EMRFS touches for a directory prefix ``a/b/``: its contents, itself and its marker."""
+    directory = prefix.rstrip("/")
+    return [f"{prefix}*", directory, f"{directory}{FOLDER_MARKER}"]
 
 
 class Processing(Construct):
@@ -43,7 +43,8 @@ class Processing(Construct):
     ):
         super().__init__(scope, construct_id)
 
-        # Built and pushed to the CDK bootstrap repository by `cdk deploy` (Docker needed then only).
+        # Built by `cdk deploy` (Docker needed then only) and pushed to the stack-owned repository of
+        # ImageRepositoryStack (the synthesizer's image_assets_repository_name, see cdk_app/app.py).
         self.image = ecr_assets.DockerImageAsset(
             self,
             "SparkImage",
@@ -51,7 +52,6 @@ class Processing(Construct):
             file=DOCKERFILE,
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
-        self.image_pull_policy = self._allow_emr_serverless_to_pull(self.image.repository)
 
         self.application = emr.CfnApplication(
             self,
@@ -87,75 +87,10 @@ class Processing(Construct):
                 queue_timeout_minutes=max(15, min(720, config.job_timeout_minutes)),
             ),
         )
-        # EMR Serverless checks that it can pull the image when the application is created.
-        self.application.node.add_dependency(self.image_pull_policy)
 
         self.application_id: str = self.application.attr_application_id
         self.application_arn: str = self.application.attr_arn
         self.job_role = self._job_role(config, ingestion=ingestion, results=results, artifacts=artifacts)
-
-    def _allow_emr_serverless_to_pull(self, repository: object) -> cr.AwsCustomResource:
-        """Repository policy letting EMR Serverless (this account) pull the image.
-
-        The image lives in the CDK bootstrap repository, whose policy CloudFormation cannot extend from
-        this stack; ECR replaces a repository policy as a whole, so the bootstrap's own Lambda
-        statement is restated, and restored alone when the stack is deleted.
-        """
-        repository_name: str = repository.repository_name  # type: ignore[attr-defined]
-        repository_arn: str = repository.repository_arn  # type: ignore[attr-defined]
-        stack = Stack.of(self)
-        lambda_statement = {
-            "Sid": "LambdaECRImageRetrievalPolicy",
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Condition": {
-                "StringLike": {"aws:sourceArn": f"arn:aws:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"}
-            },
-        }
-        emr_statement = {
-            "Sid": "EmrServerlessCustomImageSupport",
-            "Effect": "Allow",
-            "Principal": {"Service": EMR_SERVICE},
-            "Action": ECR_PULL_ACTIONS,
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                "ArnLike": {"aws:SourceArn": emr_applications_arn(Aws.REGION, Aws.ACCOUNT_ID)},
-            },
-        }
-
-        def set_policy(statements: list[dict]) -> cr.AwsSdkCall:
-            return cr.AwsSdkCall(
-                service="ECR",
-                action="setRepositoryPolicy",
-                parameters={
-                    "repositoryName": repository_name,
-                    "policyText": stack.to_json_string({"Version": "2012-10-17", "Statement": statements}),
-                },
-                physical_resource_id=cr.PhysicalResourceId.of(f"{repository_name}/emr-serverless-pull"),
-            )
-
-        resource = cr.AwsCustomResource(
-            self,
-            "ImagePullPolicy",
-            on_create=set_policy([lambda_statement, emr_statement]),
-            on_update=set_policy([lambda_statement, emr_statement]),
-            on_delete=set_policy([lambda_statement]),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["ecr:SetRepositoryPolicy"], resources=[repository_arn])]
-            ),
-            install_latest_aws_sdk=False,
-        )
-        for provider in stack_singletons(stack, AWS_CUSTOM_RESOURCE_PROVIDER_ID):
-            acknowledge(
-                provider,
-                {
-                    BASIC_EXECUTION_ROLE: (
-                        "CDK's AwsCustomResource provider; the managed policy only lets it write logs."
-                    )
-                },
-            )
-        return resource
 
     def _job_role(
         self, config: PipelineConfig, *, ingestion: s3.IBucket, results: s3.IBucket, artifacts: s3.IBucket
@@ -178,13 +113,9 @@ class Processing(Construct):
         def objects(bucket: s3.IBucket, *prefixes: str) -> list[str]:
             return [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
 
-        def list_prefixes(sid: str, bucket: s3.IBucket, *prefixes: str) -> iam.PolicyStatement:
-            return iam.PolicyStatement(
-                sid=sid,
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
-            )
+        def hadoop_tree(bucket: s3.IBucket, prefix: str) -> list[str]:
+            """Objects under ``prefix`` plus the keys EMRFS uses for the prefix as a directory."""
+            return [bucket.arn_for_objects(key) for key in emrfs_keys(prefix)]
 
         statements = [
             iam.PolicyStatement(
@@ -192,38 +123,43 @@ class Processing(Construct):
                 actions=["s3:GetObject"],
                 resources=objects(ingestion, config.uploads_prefix),
             ),
-            list_prefixes("ListUploads", ingestion, config.uploads_prefix),
+            # The job lists uploads only for an s3:// --input (ListObjectsV2 always sends the prefix).
+            iam.PolicyStatement(
+                sid="ListUploads",
+                actions=["s3:ListBucket"],
+                resources=[ingestion.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{config.uploads_prefix}*"]}},
+            ),
             iam.PolicyStatement(
                 sid="ReadCodeModelsManifests",
                 actions=["s3:GetObject"],
                 resources=objects(
-                    artifacts,
-                    config.code_prefix,
-                    config.models_prefix,
-                    config.manifests_prefix,
-                    config.pca_models_prefix,
+                    artifacts, config.code_prefix, config.models_prefix, config.manifests_prefix
                 ),
             ),
             iam.PolicyStatement(
-                sid="WritePcaModelsAndLogs",
-                actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=objects(artifacts, config.pca_models_prefix, config.emr_logs_prefix),
+                sid="ReadWritePcaModels",
+                actions=[*READ_WRITE_OBJECT_ACTIONS],
+                resources=hadoop_tree(artifacts, config.pca_models_prefix),
             ),
-            list_prefixes(
-                "ListArtifacts",
-                artifacts,
-                config.code_prefix,
-                config.models_prefix,
-                config.manifests_prefix,
-                config.pca_models_prefix,
-                config.emr_logs_prefix,
+            iam.PolicyStatement(
+                sid="WriteJobLogs",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=objects(artifacts, config.emr_logs_prefix),
             ),
             iam.PolicyStatement(
                 sid="ReadWriteFeatureStore",
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=objects(results, config.features_prefix),
+                actions=[*READ_WRITE_OBJECT_ACTIONS],
+                resources=hadoop_tree(results, config.features_prefix),
             ),
-            list_prefixes("ListFeatureStore", results, config.features_prefix),
+            # HeadBucket (the job's output check, EMRFS bucket probes) is authorized as s3:ListBucket with
+            # no s3:prefix, so a prefix condition would refuse it: the job's own two buckets are listable
+            # whole (they hold nothing the job may not read: see docs/deploy.md).
+            iam.PolicyStatement(
+                sid="ListOwnBuckets",
+                actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[results.bucket_arn, artifacts.bucket_arn],
+            ),
         ]
         policy = iam.Policy(self, "JobPolicy", statements=statements)
         role.attach_inline_policy(policy)

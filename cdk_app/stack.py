@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnOutput, Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from cdk_app.artifacts import Artifacts
@@ -20,10 +20,12 @@ class PipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        names = config.names(Aws.ACCOUNT_ID)
+        #: The image-repository stack this one depends on (set by cdk_app.app.build_app).
+        self.images: Stack | None = None
+        names = config.names()
         Tags.of(self).add("project", config.name_prefix)
 
-        self.storage = Storage(self, "Storage", config=config, names=names)
+        self.storage = Storage(self, "Storage", config=config)
         self.artifacts = Artifacts(self, "Artifacts", config=config, bucket=self.storage.artifacts)
         self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
         self.processing = Processing(
@@ -75,6 +77,7 @@ class PipelineStack(Stack):
             "StateMachineArn": self.orchestration.state_machine.state_machine_arn,
             "EmrApplicationId": self.processing.application_id,
             "AlertTopicArn": self.alerts.topic.topic_arn,
+            "AccessLogsBucket": self.storage.access_logs.bucket_name,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

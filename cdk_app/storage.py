@@ -7,20 +7,19 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app._util import acknowledge
-from cdk_app.config import PipelineConfig, ResourceNames
+from cdk_app.config import PipelineConfig
 
 
 class Storage(Construct):
     """Four private, TLS-only, encrypted buckets with lifecycle rules and server access logs."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, names: ResourceNames):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig):
         super().__init__(scope, construct_id)
         abort = Duration.days(config.abort_multipart_days)
 
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
-            bucket_name=names.access_logs_bucket,
             # S3 server access log delivery supports SSE-S3 only.
             **_secure_defaults(versioned=False),
             lifecycle_rules=[
@@ -40,7 +39,6 @@ class Storage(Construct):
         self.ingestion = s3.Bucket(
             self,
             "Ingestion",
-            bucket_name=names.ingestion_bucket,
             **_secure_defaults(versioned=False),
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="ingestion/",
@@ -56,11 +54,10 @@ class Storage(Construct):
             ],
         )
 
-        self.results = self._data_bucket("Results", names.results_bucket, "results/", config, [])
+        self.results = self._data_bucket("Results", "results/", config, [])
 
         self.artifacts = self._data_bucket(
             "Artifacts",
-            names.artifacts_bucket,
             "artifacts/",
             config,
             [
@@ -79,13 +76,12 @@ class Storage(Construct):
         )
 
     def _data_bucket(
-        self, construct_id: str, name: str, log_prefix: str, config: PipelineConfig, rules: list
+        self, construct_id: str, log_prefix: str, config: PipelineConfig, rules: list
     ) -> s3.Bucket:
         """A versioned bucket whose old versions expire, with access logs and extra lifecycle rules."""
         return s3.Bucket(
             self,
             construct_id,
-            bucket_name=name,
             **_secure_defaults(versioned=True),
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=log_prefix,
@@ -101,7 +97,11 @@ class Storage(Construct):
 
 
 def _secure_defaults(*, versioned: bool) -> dict:
-    """Settings shared by every bucket: private, owner-enforced, SSE-S3, TLS 1.2+ only, retained."""
+    """Settings shared by every bucket: private, owner-enforced, SSE-S3, TLS 1.2+ only, retained.
+
+    No bucket gets a fixed name: a retained bucket keeps its name after ``cdk destroy``, and a fixed
+    name would make the next ``cdk deploy`` fail with "already exists".
+    """
     return {
         "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
         "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,

@@ -41,12 +41,14 @@ def _cdk(*args: str, outdir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cdk_synth_prints_the_template_offline(tmp_path: Path) -> None:
-    result = _cdk(outdir=tmp_path / "cdk.out")
+    result = _cdk("FruitsPipeline", outdir=tmp_path / "cdk.out")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "AWS::EMRServerless::Application" in result.stdout
     assert "arn:aws:states:::emr-serverless:startJobRun.sync" in result.stdout
     template = json.loads((tmp_path / "cdk.out" / "FruitsPipeline.template.json").read_text())
     assert template["Resources"]
+    images = json.loads((tmp_path / "cdk.out" / "FruitsPipelineImages.template.json").read_text())
+    assert [r["Type"] for r in images["Resources"].values()] == ["AWS::ECR::Repository"]
     report = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
     assert report["pluginReports"] == []
 

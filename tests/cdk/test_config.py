@@ -111,22 +111,36 @@ def test_large_batches_need_a_batching_window() -> None:
     assert PipelineConfig(batch_size=10, batch_window_seconds=0).batch_size == 10
 
 
-def test_names_are_deterministic_and_valid_bucket_names() -> None:
+def test_names_are_deterministic_and_none_names_a_bucket() -> None:
     config = PipelineConfig(region="eu-south-2", name_prefix="fruits-prod-eu")
-    names = config.names("123456789012")
-    assert names == config.names("123456789012")
-    assert names.ingestion_bucket == "fruits-prod-eu-ingestion-123456789012-eu-south-2"
-    buckets = [names.ingestion_bucket, names.results_bucket, names.artifacts_bucket, names.access_logs_bucket]
-    assert len(set(buckets)) == 4
-    for bucket in buckets:
-        assert 3 <= len(bucket) <= 63 and bucket == bucket.lower()
+    names = config.names()
+    assert names == config.names()
     assert names.state_machine == "fruits-prod-eu-feature-pipeline"
+    assert names.image_repository == "fruits-prod-eu-spark-image"
+    assert not any("bucket" in field for field in vars(names))
 
 
-def test_longest_prefix_and_region_still_fit_s3_bucket_names() -> None:
-    longest_region = max(EU_REGIONS, key=len)
-    names = PipelineConfig(region=longest_region, name_prefix="a" * 16).names("123456789012")
-    assert max(len(n) for n in (names.access_logs_bucket, names.ingestion_bucket)) <= 63
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"executor_memory_gb": 4}, "7 GB .* 4-vCPU .* 8-30 GB"),
+        ({"executor_cores": 3}, "3 vCPU is not an EMR Serverless worker size"),
+        ({"executor_cores": 8, "executor_memory_gb": 15}, "18 GB .* 8-vCPU .* steps of 4 GB"),
+        ({"driver_memory_gb": 15}, "driver: 17 GB"),
+        ({"emr_max_memory_gb": 12}, "emr_max_memory_gb must fit"),
+    ],
+)
+def test_worker_sizes_must_be_ones_emr_serverless_offers(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig(**overrides)
+
+
+def test_default_and_documented_worker_sizes_are_valid() -> None:
+    config = PipelineConfig()
+    assert (config.executor_cores, config.executor_worker_memory_gb) == (4, 8)
+    assert (config.driver_cores, config.driver_worker_memory_gb) == (2, 8)
+    assert PipelineConfig(executor_cores=8, executor_memory_gb=17, executor_memory_overhead_gb=3)
+    assert PipelineConfig(executor_cores=16, executor_memory_gb=36, executor_memory_overhead_gb=4)
 
 
 def test_powertools_layer_is_the_aws_managed_python311_v3_layer() -> None:

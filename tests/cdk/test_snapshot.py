@@ -1,4 +1,4 @@
-"""Snapshot of the synthesized template, stable across machines (asset hashes normalised).
+"""Snapshots of the synthesized templates (pipeline and image stacks), stable across machines.
 
 Update after an intended change with: ``UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cdk -k snapshot``.
 """
@@ -9,23 +9,27 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from cdk_helpers import normalise_assets
 
 UPDATE_COMMAND = "UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cdk -k snapshot"
-SNAPSHOT = Path(__file__).parent / "snapshots" / "FruitsPipeline.template.json"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
 def render(template: dict) -> str:
     return normalise_assets(json.dumps(template, indent=1, sort_keys=True)) + "\n"
 
 
-def test_template_matches_the_snapshot(synth) -> None:
-    actual = render(synth.template_json)
+@pytest.mark.parametrize("stack_name", ["FruitsPipeline", "FruitsPipelineImages"])
+def test_template_matches_the_snapshot(synth, stack_name: str) -> None:
+    template = json.loads((synth.outdir / f"{stack_name}.template.json").read_text())
+    actual = render(template)
+    snapshot = SNAPSHOTS / f"{stack_name}.template.json"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
-        SNAPSHOT.write_text(actual)
-    assert SNAPSHOT.exists(), f"no snapshot yet; create it with: {UPDATE_COMMAND}"
-    expected = SNAPSHOT.read_text()
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(actual)
+    assert snapshot.exists(), f"no snapshot yet; create it with: {UPDATE_COMMAND}"
+    expected = snapshot.read_text()
     assert actual == expected, f"the template changed; if intended, run: {UPDATE_COMMAND}"
 
 

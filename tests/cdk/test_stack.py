@@ -95,12 +95,6 @@ def test_versioned_buckets_expire_noncurrent_versions_and_manifests_expire(synth
     } in (artifact_rules)
 
 
-def test_bucket_names_derive_from_prefix_account_and_region(synth) -> None:
-    name = resolve_join(_bucket(synth, synth.stack.storage.ingestion)["BucketName"])
-    assert name == "fruits-ingestion-${AWS::AccountId}-eu-west-3"
-    assert name == synth.config.names("${AWS::AccountId}").ingestion_bucket
-
-
 # -- artifacts -----------------------------------------------------------------------------------
 
 
@@ -139,19 +133,59 @@ def test_custom_image_is_built_from_the_dockerfile_at_deploy_time(synth) -> None
     assert image["source"]["platform"] == "linux/amd64"
 
 
-def test_emr_serverless_may_pull_the_image_before_the_application_exists(synth) -> None:
-    (app_id,) = synth.resources("AWS::EMRServerless::Application")
-    (policy_id, policy) = next(iter(synth.resources("Custom::AWS").items()))
-    create = json.loads(resolve_join(policy["Properties"]["Create"]))
-    assert create["service"] == "ECR" and create["action"] == "setRepositoryPolicy"
-    document = json.loads(create["parameters"]["policyText"])
-    emr = [s for s in document["Statement"] if s["Principal"] == {"Service": "emr-serverless.amazonaws.com"}]
-    assert emr and sorted(emr[0]["Action"]) == [
-        "ecr:BatchGetImage",
-        "ecr:DescribeImages",
-        "ecr:GetDownloadUrlForLayer",
-    ]
-    assert policy_id in synth.template_json["Resources"][app_id]["DependsOn"]
+def test_the_image_lives_in_a_stack_owned_repository_emr_serverless_may_pull(synth) -> None:
+    images = synth.stack.images
+    repos = {
+        k: v for k, v in images_template(synth)["Resources"].items() if v["Type"] == "AWS::ECR::Repository"
+    }
+    ((_, repo),) = repos.items()
+    props = repo["Properties"]
+    assert props["RepositoryName"] == synth.config.names().image_repository == "fruits-spark-image"
+    assert props["EmptyOnDelete"] is True and repo["DeletionPolicy"] == "Delete"
+    statements = {st["Sid"]: st for st in props["RepositoryPolicyText"]["Statement"]}
+    emr = statements["EmrServerlessCustomImageSupport"]
+    assert emr["Principal"] == {"Service": "emr-serverless.amazonaws.com"}
+    assert sorted(emr["Action"]) == ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
+    assert "aws:SourceAccount" in emr["Condition"]["StringEquals"]
+    publisher = resolve_join(statements["CdkImagePublishing"]["Principal"]["AWS"])
+    assert publisher.endswith(":role/cdk-hnb659fds-image-publishing-role-${AWS::AccountId}-eu-west-3")
+    # Nothing touches the shared CDK bootstrap repository any more.
+    assert not synth.resources("Custom::AWS")
+    # The pipeline depends on the image stack, and its image URI points at that repository.
+    assert images.stack_name in [d.stack_name for d in synth.stack.dependencies]
+    (app,) = synth.resources("AWS::EMRServerless::Application").values()
+    uri = app["Properties"]["ImageConfiguration"]["ImageUri"]["Fn::Sub"]
+    assert "/fruits-spark-image:" in uri
+
+
+def _refers_to_a_resource(value: Any) -> bool:
+    """True when an intrinsic value contains a Ref or GetAtt to a resource (not a pseudo parameter)."""
+    if isinstance(value, dict):
+        ref = value.get("Ref")
+        if isinstance(ref, str) and not ref.startswith("AWS::"):
+            return True
+        return "Fn::GetAtt" in value or any(_refers_to_a_resource(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_refers_to_a_resource(v) for v in value)
+    return False
+
+
+def images_template(synth) -> dict[str, Any]:
+    """The image-repository stack's template (synthesized next to the pipeline's)."""
+    return json.loads((synth.outdir / f"{synth.stack.images.stack_name}.template.json").read_text())
+
+
+def test_retained_resources_have_generated_names_so_redeploy_after_destroy_works(synth) -> None:
+    """Whatever `cdk destroy` leaves behind (DeletionPolicy Retain) must not block the next deploy."""
+    name_properties = ("BucketName", "RepositoryName", "QueueName", "TopicName", "LogGroupName", "RoleName")
+    for template in (synth.template_json, images_template(synth)):
+        retained = {k: v for k, v in template["Resources"].items() if v.get("DeletionPolicy") == "Retain"}
+        for logical_id, resource in retained.items():
+            props = resource.get("Properties", {})
+            # A name built from another resource's generated id (a Ref to it) is unique per deploy.
+            fixed = [p for p in name_properties if p in props and not _refers_to_a_resource(props[p])]
+            assert not fixed, f"{logical_id} is retained on delete but has a fixed name: {fixed}"
+    assert len(synth.resources("AWS::S3::Bucket")) == 4
 
 
 def test_job_role_is_assumed_by_emr_serverless_only(synth) -> None:
@@ -180,23 +214,30 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
     assert s["ReadUploads"]["Action"] == "s3:GetObject"
     assert _object_resources(s["ReadUploads"]) == [f"${{{ingestion}.Arn}}/uploads/*"]
     assert _object_resources(s["ReadCodeModelsManifests"]) == sorted(
-        f"${{{artifacts}.Arn}}/{p}*" for p in ("code/", "models/", "manifests/", "pca-models/")
+        f"${{{artifacts}.Arn}}/{p}*" for p in ("code/", "models/", "manifests/")
     )
-    assert _object_resources(s["WritePcaModelsAndLogs"]) == sorted(
-        f"${{{artifacts}.Arn}}/{p}*" for p in ("pca-models/", "emr-logs/")
+    # EMRFS directories: the prefix's objects, the prefix as a key, and its _$folder$ marker.
+    assert _object_resources(s["ReadWritePcaModels"]) == sorted(
+        f"${{{artifacts}.Arn}}/{k}" for k in ("pca-models/*", "pca-models", "pca-models_$folder$")
     )
-    assert _object_resources(s["ReadWriteFeatureStore"]) == [f"${{{results}.Arn}}/features-store/*"]
+    assert _object_resources(s["ReadWriteFeatureStore"]) == sorted(
+        f"${{{results}.Arn}}/{k}" for k in ("features-store/*", "features-store", "features-store_$folder$")
+    )
+    assert _object_resources(s["WriteJobLogs"]) == [f"${{{artifacts}.Arn}}/emr-logs/*"]
     assert "s3:PutObject" not in as_list(s["ReadCodeModelsManifests"]["Action"])
-    for sid in ("ListUploads", "ListArtifacts", "ListFeatureStore"):
-        assert s[sid]["Action"] == "s3:ListBucket" and "s3:prefix" in s[sid]["Condition"]["StringLike"]
+    assert s["ListUploads"]["Action"] == "s3:ListBucket"
+    assert s["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*"]
+    # HeadBucket needs s3:ListBucket without a prefix condition on the job's own two buckets.
+    assert "Condition" not in s["ListOwnBuckets"]
+    assert _object_resources(s["ListOwnBuckets"]) == sorted(f"${{{b}.Arn}}" for b in (artifacts, results))
     assert set(s) == {
         "ReadUploads",
         "ListUploads",
         "ReadCodeModelsManifests",
-        "WritePcaModelsAndLogs",
-        "ListArtifacts",
+        "ReadWritePcaModels",
+        "WriteJobLogs",
         "ReadWriteFeatureStore",
-        "ListFeatureStore",
+        "ListOwnBuckets",
     }
 
 
@@ -232,7 +273,8 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
         "States.Array('--manifest', $.manifest_uri, '--batch-id', $.batch_id, "
         f"'--output', 's3://${{{results}}}/features-store', "
         f"'--weights', 's3://${{{artifacts}}}/models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5', "
-        f"'--pca-model', 'latest', '--pca-model-dir', 's3://${{{artifacts}}}/pca-models')"
+        f"'--pca-model', 'latest', '--pca-model-dir', 's3://${{{artifacts}}}/pca-models', "
+        "'--max-file-bytes', '52428800')"
     )
     params = spark["SparkSubmitParameters"]
     assert f"--py-files s3://${{{artifacts}}}/code/spark_app.zip" in params
@@ -240,10 +282,11 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
     assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
     for sizing in (
         "spark.executor.cores=4",
-        "spark.executor.memory=4g",
+        "spark.executor.memory=5g",
         "spark.executor.memoryOverhead=3g",
         "spark.driver.cores=2",
         "spark.driver.memory=6g",
+        "spark.driver.memoryOverhead=2g",
         "spark.dynamicAllocation.maxExecutors=7",
     ):  # (32 vCPU cap - 2) // 4
         assert f"--conf {sizing}" in params

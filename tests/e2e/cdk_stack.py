@@ -50,11 +50,30 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class DeployedNames(ResourceNames):
+    """The configured names plus the bucket names CloudFormation generates (read from the outputs)."""
+
+    ingestion_bucket: str
+    results_bucket: str
+    artifacts_bucket: str
+    access_logs_bucket: str
+
+
+#: Stack output -> DeployedNames field, for the generated bucket names.
+BUCKET_OUTPUTS = {
+    "IngestionBucket": "ingestion_bucket",
+    "ResultsBucket": "results_bucket",
+    "ArtifactsBucket": "artifacts_bucket",
+    "AccessLogsBucket": "access_logs_bucket",
+}
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """Everything the local flow creates, with the names and settings of the synthesized stack."""
 
     config: PipelineConfig
-    names: ResourceNames
+    names: DeployedNames
     account: str
     buckets: tuple[str, ...]
     upload_queue: QueueSpec
@@ -116,6 +135,7 @@ class TemplateResolver:
 
     def __init__(self, template: dict[str, Any], *, account: str, region: str):
         self.resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+        self.outputs: dict[str, dict[str, Any]] = template.get("Outputs", {})
         self.account = account
         self.region = region
         self.pseudo = {
@@ -168,9 +188,22 @@ class TemplateResolver:
             raise TemplateError(f"no resource {logical!r} in the template") from None
 
     def _name(self, logical: str, prop: str) -> str:
-        """The resource's physical name property (resolved), else its logical id."""
+        """The resource's physical name property (resolved), else a generated name.
+
+        Like CloudFormation's generated names (stack name + logical id), lower case so that it is also
+        a valid bucket name.
+        """
         props = self._resource(logical).get("Properties", {})
-        return str(self.resolve(props[prop])) if prop in props else logical
+        if prop in props:
+            return str(self.resolve(props[prop]))
+        return f"{STACK_NAME}-{logical}".lower()[:63]
+
+    def output(self, name: str) -> Any:
+        """A stack output's value, resolved."""
+        try:
+            return self.resolve(self.outputs[name]["Value"])
+        except KeyError:
+            raise TemplateError(f"no output {name!r} in the template") from None
 
     def ref(self, logical: str) -> str:
         """Value of ``{"Ref": logical}``: a pseudo parameter or a resource's physical id."""
@@ -266,17 +299,12 @@ def stack_spec(
     config: PipelineConfig, template: dict[str, Any], *, template_path: Path, account: str = MOTO_ACCOUNT
 ) -> StackSpec:
     """Read the resources the local flow emulates from the template, for ``account``."""
-    names = config.names(account)
     resolver = TemplateResolver(template, account=account, region=config.region)
-    buckets = tuple(
-        resolver.find("AWS::S3::Bucket", "BucketName", name)[1]["BucketName"]
-        for name in (
-            names.ingestion_bucket,
-            names.results_bucket,
-            names.artifacts_bucket,
-            names.access_logs_bucket,
-        )
+    names = DeployedNames(
+        **vars(config.names()),
+        **{field: str(resolver.output(output)) for output, field in BUCKET_OUTPUTS.items()},
     )
+    buckets = tuple(names.__dict__[field] for field in BUCKET_OUTPUTS.values())
     sm_logical, sm_props = resolver.find(
         "AWS::StepFunctions::StateMachine", "StateMachineName", names.state_machine
     )

@@ -1,0 +1,93 @@
+"""Images: the stack-owned ECR repository that holds the EMR Serverless Spark image.
+
+It lives in its own small stack, deployed before the pipeline stack: the pipeline stack's synthesizer
+pushes its Docker image asset into this repository (``image_assets_repository_name``), and the CDK CLI
+publishes a stack's assets only after the stacks it depends on are deployed (aws-cdk CLI,
+``WorkGraphBuilder.addAsset``: each asset-publish node depends on the parent stack's dependencies).
+The repository policy is an ordinary CloudFormation property: nothing edits the shared CDK bootstrap
+repository, so no other stack or bootstrap update can break image pulls.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, stack_singletons
+from cdk_app.config import PipelineConfig
+
+EMR_SERVICE = "emr-serverless.amazonaws.com"
+#: What EMR Serverless needs on a custom image's repository (EMR Serverless User Guide,
+#: "Using custom images": same account and region, these three actions).
+ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer")
+#: What the CDK asset publisher (cdk-assets) does on the repository: check it, check the image, push.
+#: Same list as the bootstrap template's ImagePublishingRoleDefaultPolicy grants on its own repository.
+ECR_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+#: Construct id prefix of CDK's helper Lambda that empties the repository on delete.
+AUTO_DELETE_IMAGES_PROVIDER_ID = "Custom::ECRAutoDeleteImagesCustomResourceProvider"
+
+
+def emr_applications_arn(region: str, account: str) -> str:
+    """ARN pattern of the account's EMR Serverless applications (confused-deputy conditions)."""
+    return f"arn:aws:emr-serverless:{region}:{account}:/applications/*"
+
+
+class ImageRepositoryStack(Stack):
+    """The Spark image repository: scanned on push, old images expire, emptied and deleted with the stack."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names = config.names()
+        self.repository = ecr.Repository(
+            self,
+            "SparkImages",
+            repository_name=names.image_repository,
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            lifecycle_rules=[ecr.LifecycleRule(max_image_count=config.image_retention_count)],
+            # Images are rebuilt from docker/ by every deploy: nothing is lost when the stack goes, and a
+            # retained repository with this fixed name would block the next deploy.
+            removal_policy=RemovalPolicy.DESTROY,
+            empty_on_delete=True,
+        )
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EmrServerlessCustomImageSupport",
+                principals=[iam.ServicePrincipal(EMR_SERVICE)],
+                actions=list(ECR_PULL_ACTIONS),
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": emr_applications_arn(self.region, self.account)},
+                },
+            )
+        )
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CdkImagePublishing",
+                principals=[iam.ArnPrincipal(config.image_publishing_role_arn(self.account))],
+                actions=list(ECR_PUSH_ACTIONS),
+            )
+        )
+        for provider in stack_singletons(self, AUTO_DELETE_IMAGES_PROVIDER_ID):
+            acknowledge(
+                provider,
+                {
+                    BASIC_EXECUTION_ROLE: (
+                        "CDK's helper that empties the image repository on stack deletion; the managed "
+                        "policy only lets it write logs."
+                    ),
+                    "AwsSolutions-L1": "CDK's own custom-resource provider picks its runtime.",
+                },
+            )
