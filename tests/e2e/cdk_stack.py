@@ -239,6 +239,12 @@ class TemplateResolver:
             "AWS::StepFunctions::StateMachine": lambda: (
                 f"arn:{PARTITION}:states:{where}:stateMachine:{self._name(logical, 'StateMachineName')}"
             ),
+            "AWS::Logs::LogGroup": lambda: (
+                f"arn:{PARTITION}:logs:{where}:log-group:{self._name(logical, 'LogGroupName')}:*"
+            ),
+            "AWS::EMRServerless::Application": lambda: (
+                f"arn:{PARTITION}:emr-serverless:{where}:/applications/{self.get_att(logical, 'ApplicationId')}"
+            ),
         }
         if attribute == "Arn" and kind in arns:
             return arns[kind]()

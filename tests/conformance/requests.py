@@ -1,0 +1,120 @@
+"""IAM requests: what AWS authorizes for each API call (action, resource ARN, condition context).
+
+The mapping follows the Service Authorization Reference (S3, Step Functions) and the S3 User Guide's
+"Amazon S3 actions" page: e.g. HeadObject is authorized as s3:GetObject, HeadBucket as s3:ListBucket
+with no ``s3:prefix`` in the context, ListObjectsV2 as s3:ListBucket with ``s3:prefix``/``s3:delimiter``/
+``s3:max-keys`` exactly as sent, DeleteObjects as one s3:DeleteObject per key, multipart parts as
+s3:PutObject. A call this module does not know fails the suite (``UnknownOperation``) so that a new
+kind of request cannot slip through unevaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class UnknownOperation(ValueError):
+    """A recorded API call with no IAM mapping here: add one (with its source) before it ships."""
+
+
+@dataclass(frozen=True)
+class IamRequest:
+    """One authorization AWS performs: who, what, on which ARN, with which context keys."""
+
+    principal: str  # a principal key of the PolicySet ("job", "ingest", "state_machine") or a service
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # where the request comes from (recorded call, documented platform behaviour)
+
+
+def s3_object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def s3_bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def ecr_repository_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:ecr:{region}:{account}:repository/{name}"
+
+
+#: S3 object operations -> IAM action (on the object ARN).
+_S3_OBJECT_ACTIONS = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "DeleteObject": "s3:DeleteObject",
+}
+#: S3 bucket operations -> IAM action (on the bucket ARN).
+_S3_BUCKET_ACTIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "GetBucketLocation": "s3:GetBucketLocation",
+}
+#: ListObjects(V2) parameters -> S3 condition keys (only when sent).
+_LIST_CONDITION_KEYS = {"Prefix": "s3:prefix", "Delimiter": "s3:delimiter", "MaxKeys": "s3:max-keys"}
+#: Step Functions operations -> (IAM action, parameter holding the resource ARN).
+_STATES_ACTIONS = {
+    "StartExecution": ("states:StartExecution", "stateMachineArn"),
+    "DescribeExecution": ("states:DescribeExecution", "executionArn"),
+    "ListExecutions": ("states:ListExecutions", "stateMachineArn"),
+    "StopExecution": ("states:StopExecution", "executionArn"),
+}
+
+
+def requests_from_call(call: dict[str, Any]) -> list[IamRequest]:
+    """The IAM requests one recorded API call needs (see :mod:`tests.conformance.recorder`)."""
+    service, operation, params = call["service"], call["operation"], call["params"]
+    principal = call["principal"]
+    where = f"recorded {principal} {service}:{operation} {_describe(params)}"
+    if service == "s3":
+        bucket = params["Bucket"]
+        if operation in _S3_OBJECT_ACTIONS:
+            return [
+                IamRequest(
+                    principal, _S3_OBJECT_ACTIONS[operation], s3_object_arn(bucket, params["Key"]), {}, where
+                )
+            ]
+        if operation == "DeleteObjects":
+            return [
+                IamRequest(principal, "s3:DeleteObject", s3_object_arn(bucket, key), {}, where)
+                for key in params.get("DeleteKeys", [])
+            ]
+        if operation == "CopyObject":
+            source_bucket, _, source_key = params["CopySource"].partition("/")
+            return [
+                IamRequest(principal, "s3:PutObject", s3_object_arn(bucket, params["Key"]), {}, where),
+                IamRequest(principal, "s3:GetObject", s3_object_arn(source_bucket, source_key), {}, where),
+            ]
+        if operation in _S3_BUCKET_ACTIONS:
+            context = {
+                condition: str(params[name])
+                for name, condition in _LIST_CONDITION_KEYS.items()
+                if name in params
+            }
+            if operation == "HeadBucket":
+                context = {}
+            return [
+                IamRequest(principal, _S3_BUCKET_ACTIONS[operation], s3_bucket_arn(bucket), context, where)
+            ]
+    if service == "states" and operation in _STATES_ACTIONS:
+        action, arn_param = _STATES_ACTIONS[operation]
+        return [IamRequest(principal, action, params[arn_param], {}, where)]
+    raise UnknownOperation(f"no IAM mapping for {service}:{operation} (recorded from {principal})")
+
+
+def _describe(params: dict[str, Any]) -> str:
+    if "Bucket" in params:
+        text = f"s3://{params['Bucket']}/{params.get('Key', params.get('Prefix', ''))}"
+        return text + (f" (+{len(params['DeleteKeys'])} keys)" if "DeleteKeys" in params else "")
+    return params.get("stateMachineArn") or params.get("executionArn") or ""
