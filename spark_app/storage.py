@@ -7,6 +7,7 @@ locally; the S3 endpoint comes from boto3's standard ``AWS_ENDPOINT_URL_S3`` var
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -141,6 +142,76 @@ def write_text(uri: str, text: str) -> None:
     path = local_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+class ConditionFailed(StorageError):
+    """A conditional write lost a race: the object changed (or appeared) since it was read."""
+
+
+@dataclass(frozen=True)
+class VersionedText:
+    """A small text object and the tag that identifies this exact content (S3 ETag or a hash)."""
+
+    text: str
+    etag: str
+
+
+_LOCAL_LOCK_SUFFIX = ".lock"
+_CHANGED = "{uri} changed since it was read: conditional write refused"
+
+
+def _local_etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def read_text_versioned(uri: str) -> VersionedText | None:
+    """The object's text and tag, or None when it does not exist (for :func:`write_text_if`)."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            response = s3_client().get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _s3_error(uri, exc) from None
+        return VersionedText(response["Body"].read().decode("utf-8"), response["ETag"])
+    path = local_path(uri)
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return VersionedText(data.decode("utf-8"), _local_etag(data))
+
+
+def write_text_if(uri: str, text: str, *, expected_etag: str | None) -> None:
+    """Write only if the object still has ``expected_etag`` (None: only if it does not exist yet).
+
+    S3 enforces the condition itself (``If-Match`` / ``If-None-Match: *`` on PutObject), so two
+    writers cannot both succeed; locally an exclusive ``flock`` on ``<file>.lock`` does the same for
+    every process of the machine. The loser gets :class:`ConditionFailed`.
+    """
+    body = text.encode("utf-8")
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=body, **condition)
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise ConditionFailed(_CHANGED.format(uri=uri)) from None
+            raise _s3_error(uri, exc) from None
+        return
+    import fcntl
+
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}{_LOCAL_LOCK_SUFFIX}", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = _local_etag(path.read_bytes()) if path.is_file() else None
+        if current != expected_etag:
+            raise ConditionFailed(_CHANGED.format(uri=uri))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(body)
+        tmp.replace(path)
 
 
 def exists(uri: str) -> bool:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.request
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
+from spark_app import storage
+
+REGION = "eu-west-3"
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +23,28 @@ def spark():
     session = build_session("fruits-tests", master="local[2]", arrow_batch_rows=16, local_memory="2g")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
+    """A moto server with buckets ``ingest`` and ``results``; storage uses it (yields a client)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # Every moto server of this process shares its backends: start from nothing.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).read()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        storage.ENDPOINT_ENV: url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    storage._clients.clear()
+    client = boto3.client("s3", endpoint_url=url, region_name=REGION)
+    for bucket in ("ingest", "results"):
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    yield client
+    storage._clients.clear()
+    server.stop()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import boto3
 import pandas as pd
 import pytest
-from moto.server import ThreadedMotoServer
 
 from spark_app import storage
 from spark_app.manifest import ManifestEntry, dumps_manifest
@@ -13,29 +11,6 @@ from spark_app.pipeline import RunConfig, run
 from tests.helpers.images import real_images, truncated_jpeg
 
 pytestmark = pytest.mark.spark
-REGION = "eu-west-3"
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        storage.ENDPOINT_ENV: url,
-    }.items():
-        monkeypatch.setenv(name, value)
-    storage._clients.clear()
-    client = boto3.client("s3", endpoint_url=url, region_name=REGION)
-    for bucket in ("ingest", "results"):
-        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    yield client
-    storage._clients.clear()
-    server.stop()
 
 
 def _download(client, bucket: str, prefix: str, tmp_path) -> pd.DataFrame:
