@@ -12,4 +12,8 @@ if not __package__:  # run as a file by spark-submit: make the package importabl
 from spark_app.cli import main
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["pca"]:  # the PCA basis lifecycle: fit, promote, backfill
+        from spark_app.pca_cli import main as pca_main
+
+        sys.exit(pca_main(sys.argv[2:]))
     sys.exit(main())

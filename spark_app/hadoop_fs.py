@@ -8,7 +8,8 @@ boto3 (the same client, and endpoint setting, that reads the inputs).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from spark_app import storage
@@ -64,3 +65,15 @@ def read_via(spark: Any, uri: str, read: Callable[[str], Any]) -> Any:
     with tempfile.TemporaryDirectory(prefix="fruits-stage-") as staging:
         storage.download_prefix(uri, staging)
         return read(staging)
+
+
+@contextmanager
+def readable(spark: Any, uri: str) -> Iterator[str]:
+    """A location Spark can read ``uri`` from for the whole ``with`` block (lazy DataFrames included):
+    ``uri`` itself, or a local copy of it without a connector."""
+    if not (storage.is_s3_uri(uri) and not spark_can_access(spark, uri)):
+        yield uri
+        return
+    with tempfile.TemporaryDirectory(prefix="fruits-stage-") as staging:
+        storage.download_prefix(uri, staging)
+        yield staging

@@ -13,6 +13,7 @@ k-component fit). Two solvers build the same ``pyspark.ml.feature.PCAModel``:
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,9 +59,12 @@ class PcaResult:
 
 
 def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
-    """e.g. ``pca-k42-20261123T101500Z-6714965a05ee`` (sortable, names the CNN weights)."""
+    """e.g. ``pca-k42-20261123T101500Z-6714965a05ee-3f9a1c`` (fit time, CNN weights, a unique tag).
+
+    The random tag keeps two fits of the same second (concurrent batches, two refits) apart.
+    """
     weights_tag = model_version.rsplit("@", 1)[-1]
-    return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}"
+    return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}-{secrets.token_hex(3)}"
 
 
 NATIVE = "native"
@@ -155,8 +159,9 @@ def make_model(components: np.ndarray, variance: np.ndarray, input_col: str, out
     return model
 
 
-def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool) -> str:
-    """Save under ``<model_dir>/<version>/`` (model + explained variance); returns that URI."""
+def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool, fitted_on: dict | None = None) -> str:
+    """Save under ``<model_dir>/<version>/`` (model, then explained variance: the file that marks the
+    version complete); returns that URI. ``fitted_on`` records what the basis was fitted on."""
     from pyspark.sql import SparkSession
 
     target = storage.join_uri(model_dir, result.version)
@@ -164,24 +169,25 @@ def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool) -> str:
     hadoop_fs.write_via(
         spark, storage.join_uri(target, MODEL_SUBDIR), lambda uri: result.model.write().overwrite().save(uri)
     )
-    storage.write_text(storage.join_uri(target, VARIANCE_FILE), variance_json(result))
+    storage.write_text(storage.join_uri(target, VARIANCE_FILE), variance_json(result, fitted_on))
     if make_latest:
         storage.write_text(storage.join_uri(model_dir, LATEST_POINTER), result.version + "\n")
     return target
 
 
-def variance_json(result: PcaResult) -> str:
+def variance_json(result: PcaResult, fitted_on: dict | None = None) -> str:
     """Explained variance document written beside the model and in the run summary."""
-    return json.dumps(
-        {
-            "pca_version": result.version,
-            "k": result.k,
-            "explained_variance_ratio": result.explained_variance,
-            "cumulative_explained_variance": float(np.sum(result.explained_variance)),
-            "spectrum": result.spectrum,
-        },
-        indent=2,
-    )
+    document = {
+        "pca_version": result.version,
+        "k": result.k,
+        "explained_variance_ratio": result.explained_variance,
+        "cumulative_explained_variance": float(np.sum(result.explained_variance)),
+        "spectrum": result.spectrum,
+        "fit_seconds": round(result.fit_seconds, 3),
+    }
+    if fitted_on is not None:
+        document["fitted_on"] = fitted_on
+    return json.dumps(document, indent=2)
 
 
 def resolve_model_uri(reference: str, model_dir: str | None) -> str | None:

@@ -1,0 +1,120 @@
+"""``python -m spark_app pca fit|promote|backfill``: the PCA basis lifecycle of a feature store.
+
+- ``fit``: fit a basis over every batch of the store and save it as a new version (not promoted);
+- ``promote``: point LATEST at a version (``newest`` by default), atomically;
+- ``backfill``: rewrite the ``pca`` column of every batch not on the promoted version.
+
+Each prints one JSON document (what it did) on stdout; user mistakes exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from spark_app import storage
+from spark_app.pca import NATIVE, SOLVERS, PcaError
+from spark_app.pca_registry import NEWEST, promote
+from spark_app.pca_store import DEFAULT_MIN_IMAGES
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spark_app pca", description=__doc__.splitlines()[0])
+    parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
+    parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser("fit", help="fit a basis over the whole store (saved, not promoted)")
+    fit.add_argument("--store", required=True, help="feature store root (the job's --output)")
+    fit.add_argument("--pca-model-dir", required=True, help="where PCA versions are saved")
+    size = fit.add_mutually_exclusive_group()
+    size.add_argument("--pca-k", type=_positive_int)
+    size.add_argument("--pca-variance", type=float)
+    fit.add_argument("--min-images", type=_positive_int, default=DEFAULT_MIN_IMAGES)
+    fit.add_argument(
+        "--sample-cap", type=_positive_int, help="fit on at most this many images (deterministic)"
+    )
+    fit.add_argument("--pca-solver", choices=SOLVERS, default=NATIVE)
+    fit.add_argument("--promote", action="store_true", help="also promote the new version")
+
+    prom = commands.add_parser("promote", help="point LATEST at a version atomically")
+    prom.add_argument("--pca-model-dir", required=True)
+    prom.add_argument("--version", default=NEWEST, help=f"version name or '{NEWEST}' (default)")
+    prom.add_argument("--force", action="store_true", help="allow promoting a basis older than the current")
+
+    back = commands.add_parser("backfill", help="project every batch not on the promoted basis")
+    back.add_argument("--store", required=True)
+    back.add_argument("--pca-model-dir", required=True)
+    back.add_argument("--glue-database", help="accepted for symmetry with the job (partitions are unchanged)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.s3_endpoint_url:
+        os.environ[storage.ENDPOINT_ENV] = args.s3_endpoint_url
+    try:
+        if args.command == "promote":
+            done = promote(args.pca_model_dir, args.version, force=args.force)
+            print(json.dumps({"promoted": done.current, "previous": done.previous, "changed": done.changed}))
+            return EXIT_OK
+        return _with_spark(args)
+    except (PcaError, storage.StorageError) as exc:
+        print(f"spark_app pca: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _with_spark(args: argparse.Namespace) -> int:
+    from pyspark.sql import SparkSession
+
+    from spark_app.pca_store import backfill, fit_over_store
+    from spark_app.session import build_session, ship_package
+
+    already_running = SparkSession.getActiveSession() is not None  # e.g. called from a notebook or test
+    spark = build_session("fruits-pca", master=args.master, arrow_batch_rows=256)
+    ship_package(spark)
+    try:
+        if args.command == "fit":
+            fitted = fit_over_store(
+                spark,
+                args.store,
+                args.pca_model_dir,
+                k=args.pca_k,
+                variance=args.pca_variance,
+                min_images=args.min_images,
+                sample_cap=args.sample_cap,
+                solver=args.pca_solver,
+            )
+            out = {
+                "fitted": fitted.result.version,
+                "k": fitted.result.k,
+                "uri": fitted.uri,
+                **fitted.fitted_on,
+            }
+            if args.promote:
+                out["promoted"] = promote(args.pca_model_dir, fitted.result.version).current
+        else:
+            report = backfill(spark, args.store, args.pca_model_dir)
+            out = {
+                "version": report.version,
+                "k": report.k,
+                "rewritten": report.rewritten,
+                "skipped": report.skipped,
+            }
+    finally:
+        if not already_running:
+            spark.stop()
+    print(json.dumps(out, sort_keys=True))
+    return EXIT_OK
