@@ -26,7 +26,7 @@ setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install t
 
 demo: $(VENV)/.installed  ## run the pipeline on the bundled sample (data/sample) into out/demo
 	rm -rf out/demo
-	$(PY) -m spark_app --input data/sample --output out/demo --pca-variance 0.95 --report out/demo/report
+	$(PY) -m spark_app --input data/sample --output out/demo --pca-variance 0.95 --pca-fit-any-size --report out/demo/report
 
 test: setup  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -q

@@ -13,6 +13,7 @@ from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES, DEFAULT_READ_THREADS
 from spark_app.inputs import InputError
 from spark_app.pca import LATEST, NATIVE, SOLVERS, PcaError
+from spark_app.pca_store import DEFAULT_MIN_IMAGES
 from spark_app.pipeline import (
     DEFAULT_FILES_PER_PARTITION,
     DEFAULT_PCA_VARIANCE,
@@ -77,8 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pca-model",
-        help=f"reuse a saved PCA version (URI) instead of fitting; '{LATEST}' = newest in "
-        "--pca-model-dir, fitted and saved when none exists yet",
+        help=f"project on a saved PCA version (URI) instead of fitting; '{LATEST}' = the promoted one in "
+        "--pca-model-dir (none promoted yet: rows get no pca; a batch never fits then)",
+    )
+    parser.add_argument(
+        "--pca-min-images",
+        type=_positive_int,
+        default=DEFAULT_MIN_IMAGES,
+        help=f"fit on this run's images only with at least this many (default {DEFAULT_MIN_IMAGES}), "
+        "and 4 per component",
+    )
+    parser.add_argument(
+        "--pca-fit-any-size",
+        action="store_true",
+        help="fit on this run's images whatever their number (one-off folder runs, the demo)",
     )
     parser.add_argument(
         "--pca-model-dir", help="where fitted PCA versions are saved (default <output>/pca_models)"
@@ -155,7 +168,7 @@ def format_summary(summary: RunSummary) -> str:
             f"explained variance {summary.explained_variance:.4f} ({how})"
         )
     else:
-        lines.append("PCA            skipped (fewer than 2 images)")
+        lines.append(f"PCA            none ({summary.pca_note or 'not fitted'})")
     lines += [f"features       {summary.features_path}", f"errors         {summary.errors_path}"]
     if summary.pca_model_path:
         lines.append(f"PCA model      {summary.pca_model_path}")

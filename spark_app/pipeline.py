@@ -28,6 +28,7 @@ from spark_app.inputs import InputError, InputItem, discover_from_manifest, disc
 from spark_app.manifest import BATCH_ID_PREFIX
 from spark_app.model_payload import prepare_payload
 from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
+from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
 FEATURES_DIR = "features"
@@ -73,6 +74,10 @@ class RunConfig:
     pca_model: str | None = None
     pca_model_dir: str | None = None
     pca_solver: str = NATIVE
+    #: Fitting on the run's own images needs this many (and 4 per component): see pca_store.
+    pca_min_images: int = DEFAULT_MIN_IMAGES
+    #: Fit on the run's own images whatever their number (one-off folder runs, the demo).
+    pca_fit_any_size: bool = False
     master: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -113,6 +118,8 @@ class RunSummary:
     errors_path: str
     pca_model_path: str | None
     errors_by_stage: dict[str, int] = field(default_factory=dict)
+    #: Why the rows have no ``pca`` (no promoted basis yet, too few images), when they have none.
+    pca_note: str | None = None
     report_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -219,7 +226,7 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     _log(f"features: {n_images} images, {n_errors} errors")
 
     ok = extracted.filter(F.col("error").isNull()).withColumn("features_vector", array_to_vector("features"))
-    pca, pca_path = _pca_for_batch(config, ok, n_images, payload.model_version)
+    pca, pca_path, pca_note = _pca_for_batch(config, ok, n_images, payload.model_version)
     processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
     if pca is not None:
         ok = pca.model.transform(ok).withColumn("pca", vector_to_array("pca_vector", "float32"))
@@ -267,6 +274,7 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         errors_path=f"{errors_path}/{PARTITION_COLUMN}={batch_id}",
         pca_model_path=pca_path,
         errors_by_stage=dict(sorted(by_stage.items())),
+        pca_note=pca_note,
     )
     if config.report_dir and pca is not None:
         from spark_app.report import write_report
@@ -297,17 +305,27 @@ def _forward_s3_settings(sc: Any) -> None:
 
 def _pca_for_batch(
     config: RunConfig, ok: Any, n_images: int, model_version: str
-) -> tuple[PcaResult | None, str | None]:
-    """Reuse a saved PCA model, or fit one on this batch and save it."""
+) -> tuple[PcaResult | None, str | None, str | None]:
+    """(basis, its URI, why there is none): the given or promoted basis, or a fit on this run.
+
+    A batch never fits when a basis is asked for (``--pca-model``): with none promoted yet its rows
+    get no ``pca`` (``pca fit`` + ``pca promote`` + ``pca backfill`` give every batch one basis).
+    Fitting on the run's own images needs enough of them (see ``pca_store.enough_images``) unless
+    ``pca_fit_any_size``, and never promotes what it fits.
+    """
     if config.pca_model:
         version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
         if version_uri is not None:
             _log(f"PCA: reusing {version_uri}")
-            return load_pca(version_uri, "features_vector", "pca_vector"), version_uri
-        _log(f"PCA: no model yet in {config.pca_dir}; fitting one on this batch")
-    if n_images < 2:
-        _log("PCA: skipped, at least 2 images are needed to fit it")
-        return None, None
+            return load_pca(version_uri, "features_vector", "pca_vector"), version_uri, None
+        note = f"no promoted PCA basis in {config.pca_dir} yet: features written without pca"
+        _log(f"PCA: {note}")
+        return None, None, note
+    minimum = 2 if config.pca_fit_any_size else max(2, config.pca_min_images)
+    if n_images < minimum:
+        note = f"{n_images} images, fewer than the {minimum} needed to fit a basis on this run"
+        _log(f"PCA: skipped, {note}")
+        return None, None, note
     k = config.pca_k
     variance = None if k is not None else (config.pca_variance or DEFAULT_PCA_VARIANCE)
     _log(f"PCA: fitting on {n_images} images ({'k=' + str(k) if k else f'variance target {variance}'})")
@@ -321,8 +339,13 @@ def _pca_for_batch(
         solver=config.pca_solver,
         array_col="features",
     )
-    path = save_pca(pca, config.pca_dir, make_latest=True)
-    return pca, path
+    if not config.pca_fit_any_size and not enough_images(n_images, pca.k, config.pca_min_images):
+        note = f"{n_images} images cannot support the k={pca.k} basis this run would need (4 per component)"
+        _log(f"PCA: discarded, {note}")
+        return None, None, note
+    fitted_on = {"images": n_images, "batches": [config.batch_id] if config.batch_id else [], "run": True}
+    path = save_pca(pca, config.pca_dir, make_latest=False, fitted_on=fitted_on)
+    return pca, path, None
 
 
 def _write_partition(spark: Any, frame: Any, base: str, batch_id: str, *, empty: bool) -> None:

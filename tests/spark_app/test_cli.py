@@ -162,6 +162,7 @@ def test_spark_submit_from_another_folder_runs_the_job(tmp_path: Path) -> None:
             str(tmp_path / "out"),
             "--pca-k",
             "2",
+            "--pca-fit-any-size",
         ],
         cwd=tmp_path,
         capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from spark_app.manifest import ManifestEntry, dumps_manifest
 from spark_app.pca import LATEST, resolve_model_uri
+from spark_app.pca_registry import promote
 from spark_app.pipeline import RunConfig, run
 from tests.helpers.images import SECRET, bad_and_unusual_inputs, real_images, real_sample_dir, write_inputs
 
@@ -41,6 +43,7 @@ def main_run(spark, tmp_path_factory):
         output=str(output),
         batch_id="main",
         pca_variance=0.9,
+        pca_fit_any_size=True,
         files_per_partition=max(4, len(files) // 16),  # many more partitions than Python workers
         report_dir=str(output / "report"),
     )
@@ -155,12 +158,38 @@ def test_manifest_batch_reuses_latest_pca_and_reports_missing_objects(main_run, 
     manifest = tmp_path / "batch-0001.jsonl"
     manifest.write_text(dumps_manifest(entries))
     later = RunConfig(manifest=str(manifest), output=config.output, pca_model="latest")
+    promote(config.pca_dir, summary.pca_version)  # the batch's own fit is saved, never promoted
     result = run(later, spark)
     assert result.batch_id == "batch-0001"
     assert (result.images, result.errors, result.errors_by_stage) == (6, 1, {"read": 1})
-    latest = Path(resolve_model_uri(LATEST, config.pca_dir)).name  # the newest fit of batch "main"
+    latest = Path(resolve_model_uri(LATEST, config.pca_dir)).name
     assert not result.pca_fitted and result.pca_version == latest and result.pca_k == summary.pca_k
     rows = _read(output, "features", "batch-0001")
     assert set(rows["label"]) == {"kept label"} and rows["pca"].map(len).eq(summary.pca_k).all()
     assert "file not found" in _read(output, "errors", "batch-0001")["error"][0]
     assert len(_read(output, "features", "main")) == summary.images  # other batches untouched
+
+
+def test_batches_never_fit_on_small_data(spark, tmp_path) -> None:
+    """Two concurrent first batches, `--pca-model latest`, no promoted basis: neither fits, both whole."""
+    output = tmp_path / "out"
+    configs = []
+    for name, images in (("batch-first", real_images(3)), ("batch-second", real_images(5)[3:])):
+        manifest = tmp_path / f"{name}.jsonl"
+        manifest.write_text(dumps_manifest([ManifestEntry(str(p)) for p in images]))
+        configs.append(RunConfig(manifest=str(manifest), output=str(output), pca_model="latest"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Spark runs both batches' jobs side by side
+        summaries = list(pool.map(lambda config: run(config, spark), configs))
+    for summary in summaries:
+        assert summary.pca_version is None and not summary.pca_fitted
+        assert "no promoted PCA basis" in summary.pca_note
+        rows = _read(output, "features", summary.batch_id)
+        assert len(rows) == summary.images == summary.inputs and rows["pca"].isna().all()
+    assert not (output / "pca_models").exists() or not any((output / "pca_models").iterdir())
+    # Without --pca-model, a run fits only with enough images (default 1,000) unless told otherwise.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path in real_images(4):
+        (folder / path.name).write_bytes(path.read_bytes())
+    small = run(RunConfig(input=str(folder), output=str(output), batch_id="folder"), spark)
+    assert small.pca_version is None and "fewer than the 1000 needed" in small.pca_note

@@ -7,6 +7,7 @@ import pytest
 
 from spark_app import storage
 from spark_app.manifest import ManifestEntry, dumps_manifest
+from spark_app.pca_registry import promote
 from spark_app.pipeline import RunConfig, run
 from tests.helpers.images import real_images, truncated_jpeg
 
@@ -34,6 +35,7 @@ def test_manifest_of_s3_objects_to_s3_results_and_rerun_replaces(s3_endpoint, sp
         output="s3://results/store",
         pca_k=3,
         pca_model_dir="s3://results/pca",
+        pca_fit_any_size=True,
     )
     for _ in range(2):  # the second run replaces the batch
         summary = run(config, spark)
@@ -47,6 +49,7 @@ def test_manifest_of_s3_objects_to_s3_results_and_rerun_replaces(s3_endpoint, sp
         "s3://ingest/uploads/gone.jpg": "read",
     }
     assert "object not found" in errors.set_index("path").loc["s3://ingest/uploads/gone.jpg", "error"]
+    promote("s3://results/pca", summary.pca_version)
     later = run(
         RunConfig(
             manifest="s3://results/manifests/batch-s3.jsonl",
