@@ -31,12 +31,13 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
+    common.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     parser = argparse.ArgumentParser(prog="spark_app pca", description=__doc__.splitlines()[0])
-    parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
-    parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    fit = commands.add_parser("fit", help="fit a basis over the whole store (saved, not promoted)")
+    fit = commands.add_parser("fit", parents=[common], help="fit a basis over the whole store (not promoted)")
     fit.add_argument("--store", required=True, help="feature store root (the job's --output)")
     fit.add_argument("--pca-model-dir", required=True, help="where PCA versions are saved")
     size = fit.add_mutually_exclusive_group()
@@ -49,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--pca-solver", choices=SOLVERS, default=NATIVE)
     fit.add_argument("--promote", action="store_true", help="also promote the new version")
 
-    prom = commands.add_parser("promote", help="point LATEST at a version atomically")
+    prom = commands.add_parser("promote", parents=[common], help="point LATEST at a version atomically")
     prom.add_argument("--pca-model-dir", required=True)
     prom.add_argument("--version", default=NEWEST, help=f"version name or '{NEWEST}' (default)")
     prom.add_argument("--force", action="store_true", help="allow promoting a basis older than the current")
 
-    back = commands.add_parser("backfill", help="project every batch not on the promoted basis")
+    back = commands.add_parser(
+        "backfill", parents=[common], help="project every batch not on the promoted basis"
+    )
     back.add_argument("--store", required=True)
     back.add_argument("--pca-model-dir", required=True)
     back.add_argument("--glue-database", help="accepted for symmetry with the job (partitions are unchanged)")

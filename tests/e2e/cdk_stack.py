@@ -243,7 +243,8 @@ class TemplateResolver:
                 f"arn:{PARTITION}:logs:{where}:log-group:{self._name(logical, 'LogGroupName')}:*"
             ),
             "AWS::EMRServerless::Application": lambda: (
-                f"arn:{PARTITION}:emr-serverless:{where}:/applications/{self.get_att(logical, 'ApplicationId')}"
+                f"arn:{PARTITION}:emr-serverless:{where}:/applications/"
+                + self.get_att(logical, "ApplicationId")
             ),
         }
         if attribute == "Arn" and kind in arns:

@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -394,6 +395,65 @@ def run_executions(
     return runs
 
 
+# ------------------------------------------------------------------------------- PCA refit
+
+
+@dataclass
+class RefitStep:
+    """One job run of the refit workflow (``python -m spark_app pca <command> ...``)."""
+
+    command: str
+    arguments: list[str]
+    exit_code: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[RefitStep]:
+    """Fit over the whole store, promote the new basis, back-fill every batch: the refit workflow.
+
+    ``min_images`` stands in for the production minimum (1,000) so that the flow's few photos can
+    bootstrap a first basis, as a labelled corpus upload does before go-live; the basis then has
+    ``min_images // 4`` components (the size rule: at least 4 images per component).
+    """
+    store = features_root(spec)
+    model_dir = f"s3://{spec.names.artifacts_bucket}/{spec.config.pca_models_prefix.rstrip('/')}"
+    common = ["--s3-endpoint-url", endpoint]
+    return [
+        RefitStep(
+            "fit",
+            [
+                "pca",
+                "fit",
+                "--store",
+                store,
+                "--pca-model-dir",
+                model_dir,
+                "--min-images",
+                str(min_images),
+                "--pca-k",
+                str(max(1, min_images // 4)),
+                *common,
+            ],
+        ),
+        RefitStep("promote", ["pca", "promote", "--pca-model-dir", model_dir, *common]),
+        RefitStep("backfill", ["pca", "backfill", "--store", store, "--pca-model-dir", model_dir, *common]),
+    ]
+
+
+def run_refit(steps: list[RefitStep], *, logs_dir: Path | None) -> list[RefitStep]:
+    """Run the steps in order, stopping at the first failure (as the state machine would)."""
+    for step in steps:
+        log_file = (logs_dir or Path(tempfile.mkdtemp(prefix="fruits-refit-"))) / f"refit-{step.command}.log"
+        print(f"\n== refit {step.command}: spark_app {' '.join(step.arguments)}", flush=True)
+        step.exit_code = run_spark_app(step.arguments, log_file=log_file)
+        lines = [line for line in log_file.read_text().splitlines() if line.startswith("{")]
+        step.report = json.loads(lines[-1]) if lines else {}
+        if step.exit_code:
+            print(log_file.read_text()[-2000:], flush=True)
+            break
+    return steps
+
+
 # ------------------------------------------------------------------------------- results
 
 
@@ -449,6 +509,7 @@ class FlowResult:
     in_dead_letter_queue: int
     out_dir: Path
     local_copy: Path
+    refit: list[RefitStep] = field(default_factory=list)
 
     @property
     def messages_received(self) -> int:
@@ -462,11 +523,13 @@ def run_flow(
     duplicate_delivery: bool = True,
     keep_running: bool = False,
     spark_logs_to_files: bool = False,
+    refit_min_images: int | None = None,
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
 
     ``duplicate_delivery`` re-sends the S3 notification of the first upload and redelivers the
     first SQS batch (acknowledgements dropped once): neither may produce a second run or row.
+    ``refit_min_images``: after the batches, run the PCA refit (fit, promote, back-fill) with this minimum.
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -486,6 +549,11 @@ def run_flow(
         invocations = ingest(clients, spec, provisioned, redeliver_first_batch=duplicate_delivery)
         logs_dir = out_dir / "logs" if spark_logs_to_files else None
         runs = run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir)
+        refit = (
+            run_refit(refit_steps(spec, endpoint, min_images=refit_min_images), logs_dir=logs_dir)
+            if refit_min_images is not None
+            else []
+        )
         result = FlowResult(
             endpoint=endpoint,
             spec=spec,
@@ -497,6 +565,7 @@ def run_flow(
             in_dead_letter_queue=queue_depth(clients.sqs, provisioned.dlq_url),
             out_dir=out_dir,
             **collect_outputs(clients.s3, spec, out_dir),
+            refit=refit,
         )
         print(format_summary(result), flush=True)
         if keep_running:
@@ -568,6 +637,12 @@ def format_summary(result: FlowResult) -> str:
     lines.append(
         f"images         {len(features)}  ({', '.join(f'{k}: {v}' for k, v in sorted(labels.items()))})"
     )
+    bases = Counter(features["pca_version"].fillna("none")) if len(features) else Counter()
+    lines.append(f"PCA bases      {', '.join(f'{k}: {v} rows' for k, v in sorted(bases.items())) or '-'}")
+    lines += [
+        f"  refit {step.command:<9} exit {step.exit_code}  {json.dumps(step.report, sort_keys=True)[:160]}"
+        for step in result.refit
+    ]
     lines.append(f"errors         {len(errors)}")
     lines += (
         [f"  {row.path}  [{row.error_stage}] {row.error}" for row in errors.itertuples()]
@@ -612,6 +687,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=DEFAULT_OUT, help=f"local copy folder (default {DEFAULT_OUT})"
     )
     parser.add_argument("--keep-running", action="store_true", help="keep the emulator up until Ctrl-C")
+    parser.add_argument(
+        "--refit-min-images",
+        type=int,
+        default=8,
+        help="after the batches, bootstrap one PCA basis (fit over the store with this minimum, promote, "
+        "back-fill); 0 to skip (default 8)",
+    )
     return parser
 
 
@@ -620,7 +702,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     uploads = sample_uploads(args.images, classes=args.classes) + (bad_uploads() if args.bad_uploads else [])
     result = run_flow(
-        uploads, out_dir=args.out, duplicate_delivery=args.duplicate_delivery, keep_running=args.keep_running
+        uploads,
+        out_dir=args.out,
+        duplicate_delivery=args.duplicate_delivery,
+        keep_running=args.keep_running,
+        refit_min_images=args.refit_min_images or None,
     )
     problems = check(result)
     for problem in problems:
@@ -640,6 +726,11 @@ def check(result: FlowResult) -> list[str]:
         if seen[uri] != 1
     ]
     problems += [f"{uri} is in the outputs but was not uploaded" for uri in seen if uri not in result.uploads]
+    problems += [f"refit {s.command} exited with {s.exit_code}" for s in result.refit if s.exit_code]
+    if result.refit and len(result.features):
+        bases = set(result.features["pca_version"].fillna("none"))
+        if len(bases) != 1 or "none" in bases:
+            problems.append(f"after the refit the rows are on {len(bases)} bases: {sorted(bases)}")
     if result.left_in_queue or result.in_dead_letter_queue:
         problems.append(
             f"{result.left_in_queue} message(s) left in the queue, {result.in_dead_letter_queue} in the DLQ"
