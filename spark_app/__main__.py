@@ -16,4 +16,8 @@ if __name__ == "__main__":
         from spark_app.pca_cli import main as pca_main
 
         sys.exit(pca_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["sql"]:  # the feature store's tables, queried locally
+        from spark_app.queries import main as sql_main
+
+        sys.exit(sql_main(sys.argv[2:]))
     sys.exit(main())

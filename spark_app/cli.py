@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from spark_app import storage
 from spark_app.backends import BACKENDS, LITERT
+from spark_app.catalog import CatalogError
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES, DEFAULT_READ_THREADS
 from spark_app.inputs import InputError
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SOLVERS,
         default=NATIVE,
         help="native: distributed X^T X + LAPACK eigh (default, fast); spark: pyspark.ml PCA.fit's solver",
+    )
+    parser.add_argument(
+        "--glue-database",
+        help="register the batch's partitions in this Glue database's features/errors tables",
     )
     parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
@@ -199,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ship_package(spark)
     try:
         summary = execute(prepared, spark)
-    except PcaError as exc:
+    except (PcaError, CatalogError) as exc:
         print(f"spark_app: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

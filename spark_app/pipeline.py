@@ -78,6 +78,8 @@ class RunConfig:
     pca_min_images: int = DEFAULT_MIN_IMAGES
     #: Fit on the run's own images whatever their number (one-off folder runs, the demo).
     pca_fit_any_size: bool = False
+    #: Glue database whose ``features``/``errors`` tables get this batch's partition (s3:// output).
+    glue_database: str | None = None
     master: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -89,6 +91,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if (self.input is None) == (self.manifest is None):
             raise ValueError("give exactly one of input or manifest")
+        if self.glue_database and not storage.is_s3_uri(self.output):
+            raise ValueError("--glue-database needs an s3:// --output (the catalog describes S3 data)")
         if self.batch_id is not None and not _BATCH_ID_RE.match(self.batch_id):
             raise ValueError(f"invalid batch id {self.batch_id!r}: use 1-80 letters, digits, '.', '_' or '-'")
 
@@ -120,6 +124,8 @@ class RunSummary:
     errors_by_stage: dict[str, int] = field(default_factory=dict)
     #: Why the rows have no ``pca`` (no promoted basis yet, too few images), when they have none.
     pca_note: str | None = None
+    #: Partition locations registered in the Glue catalog.
+    catalog_partitions: list[str] = field(default_factory=list)
     report_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -280,6 +286,10 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         from spark_app.report import write_report
 
         summary.report_files = write_report(spark, summary, pca, config.report_dir)
+    if config.glue_database:
+        from spark_app.catalog import register_batch
+
+        summary.catalog_partitions = register_batch(config.glue_database, config.output, batch_id)
     storage.write_text(storage.join_uri(config.output, RUNS_DIR, f"{batch_id}.json"), summary.to_json())
     return summary
 

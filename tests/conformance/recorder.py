@@ -42,6 +42,9 @@ KEPT_PARAMS = (
     "name",
     "QueueUrl",
     "TopicArn",
+    "DatabaseName",
+    "TableName",
+    "Name",
 )
 
 _lock = threading.Lock()

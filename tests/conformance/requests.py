@@ -37,6 +37,13 @@ def s3_bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
+def glue_table_arns(region: str, account: str, database: str, table: str) -> list[str]:
+    """Glue authorizes a table request on the catalog, the database and the table (Glue User Guide,
+    "Specifying AWS Glue resource ARNs")."""
+    prefix = f"arn:aws:glue:{region}:{account}"
+    return [f"{prefix}:catalog", f"{prefix}:database/{database}", f"{prefix}:table/{database}/{table}"]
+
+
 def ecr_repository_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{name}"
 
@@ -63,6 +70,15 @@ _S3_BUCKET_ACTIONS = {
 }
 #: ListObjects(V2) parameters -> S3 condition keys (only when sent).
 _LIST_CONDITION_KEYS = {"Prefix": "s3:prefix", "Delimiter": "s3:delimiter", "MaxKeys": "s3:max-keys"}
+#: Glue catalog operations on a table's partitions: authorized on the catalog, database and table ARNs.
+_GLUE_TABLE_ACTIONS = {
+    "GetTable": "glue:GetTable",
+    "BatchCreatePartition": "glue:BatchCreatePartition",
+    "CreatePartition": "glue:CreatePartition",
+    "GetPartition": "glue:GetPartition",
+    "GetPartitions": "glue:GetPartitions",
+    "BatchGetPartition": "glue:BatchGetPartition",
+}
 #: Step Functions operations -> (IAM action, parameter holding the resource ARN).
 _STATES_ACTIONS = {
     "StartExecution": ("states:StartExecution", "stateMachineArn"),
@@ -72,7 +88,7 @@ _STATES_ACTIONS = {
 }
 
 
-def requests_from_call(call: dict[str, Any]) -> list[IamRequest]:
+def requests_from_call(call: dict[str, Any], account: str = "123456789012") -> list[IamRequest]:
     """The IAM requests one recorded API call needs (see :mod:`tests.conformance.recorder`)."""
     service, operation, params = call["service"], call["operation"], call["params"]
     principal = call["principal"]
@@ -107,6 +123,13 @@ def requests_from_call(call: dict[str, Any]) -> list[IamRequest]:
             return [
                 IamRequest(principal, _S3_BUCKET_ACTIONS[operation], s3_bucket_arn(bucket), context, where)
             ]
+    if service == "glue" and operation in _GLUE_TABLE_ACTIONS:
+        region = call["region"]
+        database, table = params["DatabaseName"], params.get("TableName", params.get("Name"))
+        return [
+            IamRequest(principal, _GLUE_TABLE_ACTIONS[operation], arn, {}, where)
+            for arn in glue_table_arns(region, account, database, table)
+        ]
     if service == "states" and operation in _STATES_ACTIONS:
         action, arn_param = _STATES_ACTIONS[operation]
         return [IamRequest(principal, action, params[arn_param], {}, where)]

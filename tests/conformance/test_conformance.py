@@ -37,7 +37,7 @@ class Evaluated:
         self.policies = PolicySet([template, images], account=spec.account, region=spec.region)
         self.policies.add_role("publisher", spec.config.image_publishing_role_arn(spec.account))
         self.policies.add_role("nobody", f"arn:aws:iam::{spec.account}:role/unrelated-role")
-        self.recorded = [request for call in calls for request in requests_from_call(call)]
+        self.recorded = [request for call in calls for request in requests_from_call(call, spec.account)]
         allowed, denied = platform_requests(placeholders(spec, template, images))
         decisions = self.policies.evaluate(self.recorded + allowed + denied)
         n_rec, n_allow = len(self.recorded), len(allowed)
@@ -213,6 +213,21 @@ def test_calls_map_to_the_iam_actions_aws_authorizes() -> None:
         }
     )
     assert (start.action, start.resource) == ("states:StartExecution", "arn:sm")
+    glue = requests_from_call(
+        {
+            "principal": JOB,
+            "service": "glue",
+            "operation": "BatchCreatePartition",
+            "region": "eu-west-3",
+            "params": {"DatabaseName": "db", "TableName": "features"},
+        },
+        "111122223333",
+    )
+    assert [r.resource for r in glue] == [
+        "arn:aws:glue:eu-west-3:111122223333:catalog",
+        "arn:aws:glue:eu-west-3:111122223333:database/db",
+        "arn:aws:glue:eu-west-3:111122223333:table/db/features",
+    ]
     with pytest.raises(UnknownOperation, match="s3:PutBucketPolicy"):
         requests_from_call(
             {"principal": JOB, "service": "s3", "operation": "PutBucketPolicy", "params": {"Bucket": "b"}}
