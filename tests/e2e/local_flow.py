@@ -43,7 +43,7 @@ from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spe
 from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+SAMPLE_DIR = REPO_ROOT / "data" / "sample" / "Training"
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_OUT = REPO_ROOT / "out" / "local-e2e"
 FAKE_CREDENTIALS = {
