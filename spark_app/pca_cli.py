@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from spark_app import storage
 from spark_app.pca import NATIVE, SOLVERS, PcaError
-from spark_app.pca_registry import NEWEST, promote
 from spark_app.pca_store import DEFAULT_MIN_IMAGES
+from spark_app.registry import NEWEST, promote
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

@@ -2,7 +2,7 @@
 
 ``fit`` reads every batch of ``<store>/features`` (one row per image id, the newest CNN model's rows
 only), refuses fewer images than the minimum (default 1,000, and at least 4 per component), and saves
-a new version with what it was fitted on; it never promotes (see :mod:`spark_app.pca_registry`).
+a new version with what it was fitted on; it never promotes (see :mod:`spark_app.registry`).
 ``backfill`` rewrites the ``pca`` and ``pca_version`` columns of every batch that is not on the
 promoted version, batch by batch: idempotent (a batch already on it is skipped) and resumable (a
 stopped back-fill leaves whole batches, old or new, and the next run does the rest).
@@ -17,7 +17,7 @@ from typing import Any
 from spark_app import hadoop_fs, storage
 from spark_app.partitions import PARTITION_COLUMN, replace_partition
 from spark_app.pca import NATIVE, PcaError, PcaResult, fit_pca, load_pca, save_pca
-from spark_app.pca_registry import promoted_version
+from spark_app.registry import promoted_version
 
 DEFAULT_MIN_IMAGES = 1000
 #: A basis of k components needs at least this many images per component.

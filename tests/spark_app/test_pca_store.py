@@ -10,8 +10,8 @@ import pytest
 
 from spark_app.pca import PcaError
 from spark_app.pca_cli import main as pca_main
-from spark_app.pca_registry import complete_versions, promote, promoted_version
 from spark_app.pca_store import backfill, enough_images, fit_over_store
+from spark_app.registry import complete_versions, promote, promoted_version
 
 pytestmark = pytest.mark.spark
 DIM = 1280
@@ -114,7 +114,7 @@ def test_backfill_puts_every_row_of_every_batch_on_the_promoted_basis(spark, sto
 def test_the_pca_command_fits_promotes_and_backfills(spark, store, tmp_path, capsys) -> None:
     models = str(tmp_path / "pca-models")
     assert pca_main(["promote", "--pca-model-dir", models]) == 2
-    assert "no complete PCA version" in capsys.readouterr().err
+    assert "no complete version" in capsys.readouterr().err
     # The command reuses the running session (and leaves it running).
     assert (
         pca_main(["fit", "--store", store, "--pca-model-dir", models, "--pca-k", "3", "--min-images", "10"])

@@ -12,8 +12,8 @@ import pytest
 
 from spark_app.manifest import ManifestEntry, dumps_manifest
 from spark_app.pca import LATEST, resolve_model_uri
-from spark_app.pca_registry import promote
 from spark_app.pipeline import RunConfig, run
+from spark_app.registry import promote
 from tests.helpers.images import SECRET, bad_and_unusual_inputs, real_images, real_sample_dir, write_inputs
 
 pytestmark = pytest.mark.spark

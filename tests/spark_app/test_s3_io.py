@@ -7,8 +7,8 @@ import pytest
 
 from spark_app import storage
 from spark_app.manifest import ManifestEntry, dumps_manifest
-from spark_app.pca_registry import promote
 from spark_app.pipeline import RunConfig, run
+from spark_app.registry import promote
 from tests.helpers.images import real_images, truncated_jpeg
 
 pytestmark = pytest.mark.spark

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from spark_app import pca_registry, storage
+from spark_app import registry, storage
 from spark_app.pca import LATEST_POINTER, VARIANCE_FILE
-from spark_app.pca_registry import NEWEST, PromotionConflict, PromotionError, promote, promoted_version
+from spark_app.registry import NEWEST, PromotionConflict, PromotionError, promote, promoted_version
 
 V1 = "pca-k9-20261120T100000Z-6714965a05ee-aaaaaa"
 V2 = "pca-k12-20261124T100000Z-6714965a05ee-bbbbbb"
@@ -49,13 +49,13 @@ def test_conditional_writes_refuse_a_stale_or_missing_expectation(model_dir: str
 
 
 def test_only_complete_versions_count_and_newest_is_by_fit_time(model_dir: str) -> None:
-    assert pca_registry.complete_versions(model_dir) == [V1, V2, V3]
+    assert registry.complete_versions(model_dir) == [V1, V2, V3]
     assert promoted_version(model_dir) is None
     done = promote(model_dir, NEWEST)
     assert (done.previous, done.current, done.changed) == (None, V3, True)
     assert promoted_version(model_dir) == V3
     assert promote(model_dir, V3).changed is False  # idempotent
-    with pytest.raises(PromotionError, match="not a complete PCA version"):
+    with pytest.raises(PromotionError, match="not a complete version"):
         promote(model_dir, INCOMPLETE)
 
 
@@ -75,7 +75,7 @@ def test_a_promotion_that_lost_the_race_changes_nothing(model_dir: str, monkeypa
     real_read: Callable = storage.read_text_versioned
     with monkeypatch.context() as patch, pytest.raises(PromotionConflict, match="changed while promoting"):
         patch.setattr(
-            pca_registry.storage,
+            registry.storage,
             "read_text_versioned",
             lambda uri: stale if uri.endswith(LATEST_POINTER) else real_read(uri),
         )

@@ -1,10 +1,12 @@
-"""The PCA versions of a model folder and the one promoted basis every batch is projected on.
+"""Versioned models (PCA bases, classifiers) in a folder, and the one promoted version batches use.
 
-Layout of ``<model_dir>``: one folder per version (``<version>/model/`` + ``explained_variance.json``,
-written last, so a version without it is incomplete) and the ``LATEST`` pointer (the promoted version's
-name). Only promotion moves ``LATEST``, with a conditional write (S3 ``If-Match``/``If-None-Match``,
-a file lock locally): of two concurrent promotions one wins and the other fails with
-:class:`PromotionConflict`; a promotion never replaces a basis fitted later than its own unless forced.
+Layout of ``<model_dir>``: one folder per version (``<version>/model/`` + a document written last,
+e.g. ``explained_variance.json`` for PCA or ``metrics.json`` for a classifier: a version without it is
+incomplete) and the ``LATEST`` pointer (the promoted version's name). Version names carry their fit
+time (``<kind>-...-YYYYmmddTHHMMSSZ-...``). Only promotion moves ``LATEST``, with a conditional write
+(S3 ``If-Match``/``If-None-Match``, a file lock locally): of two concurrent promotions one wins and
+the other fails with :class:`PromotionConflict`; a promotion never replaces a version fitted later
+than its own unless forced.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from spark_app import storage
 from spark_app.pca import LATEST_POINTER, VARIANCE_FILE, PcaError
 
 NEWEST = "newest"
-_VERSION_RE = re.compile(r"^pca-k(?P<k>\d+)-(?P<fitted>\d{8}T\d{6}Z)(?:-[0-9a-z]+)*$")
+_VERSION_RE = re.compile(r"^[a-z]+(?:-[a-z0-9]+)*?-(?P<fitted>\d{8}T\d{6}Z)(?:-[0-9a-z]+)*$")
 
 
 class PromotionError(PcaError):
@@ -41,12 +43,12 @@ def fitted_at(version: str) -> str:
     """The fit timestamp encoded in a version name (``YYYYmmddTHHMMSSZ``, sortable)."""
     match = _VERSION_RE.match(version)
     if not match:
-        raise PromotionError(f"not a PCA version name: {version!r}")
+        raise PromotionError(f"not a model version name: {version!r}")
     return match["fitted"]
 
 
-def complete_versions(model_dir: str) -> list[str]:
-    """Versions whose explained-variance file exists (written last), oldest fit first."""
+def complete_versions(model_dir: str, marker: str = VARIANCE_FILE) -> list[str]:
+    """Versions whose ``marker`` document exists (written last), oldest fit first."""
     try:
         files = storage.list_files(model_dir)
     except storage.StorageError:
@@ -54,7 +56,7 @@ def complete_versions(model_dir: str) -> list[str]:
     names = {
         f.relative_path.split("/", 1)[0]
         for f in files
-        if f.relative_path.count("/") == 1 and f.relative_path.endswith("/" + VARIANCE_FILE)
+        if f.relative_path.count("/") == 1 and f.relative_path.endswith("/" + marker)
     }
     return sorted((n for n in names if _VERSION_RE.match(n)), key=lambda n: (fitted_at(n), n))
 
@@ -65,20 +67,20 @@ def promoted_version(model_dir: str) -> str | None:
     return pointer.text.strip() or None if pointer else None
 
 
-def read_fit_record(model_dir: str, version: str) -> dict:
-    """The version's explained-variance document (k, spectrum, and what it was fitted on)."""
-    return json.loads(storage.read_text(storage.join_uri(model_dir, version, VARIANCE_FILE)))
+def read_record(model_dir: str, version: str, marker: str = VARIANCE_FILE) -> dict:
+    """The version's document (for PCA: k, spectrum, and what it was fitted on)."""
+    return json.loads(storage.read_text(storage.join_uri(model_dir, version, marker)))
 
 
-def promote(model_dir: str, version: str, *, force: bool = False) -> Promotion:
+def promote(model_dir: str, version: str, *, force: bool = False, marker: str = VARIANCE_FILE) -> Promotion:
     """Point LATEST at ``version`` (or ``newest``) atomically; idempotent when it already does."""
-    complete = complete_versions(model_dir)
+    complete = complete_versions(model_dir, marker)
     if version == NEWEST:
         if not complete:
-            raise PromotionError(f"no complete PCA version in {model_dir} to promote")
+            raise PromotionError(f"no complete version in {model_dir} to promote")
         version = complete[-1]
     if version not in complete:
-        raise PromotionError(f"{version} is not a complete PCA version in {model_dir}")
+        raise PromotionError(f"{version} is not a complete version in {model_dir}")
     pointer_uri = storage.join_uri(model_dir, LATEST_POINTER)
     current = storage.read_text_versioned(pointer_uri)
     previous = current.text.strip() if current else None
