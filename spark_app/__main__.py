@@ -1,5 +1,10 @@
-"""Entry point: ``python -m spark_app ...`` or ``spark-submit spark_app/__main__.py ...``."""
+"""Entry point: ``python -m spark_app ...`` or ``spark-submit spark_app/__main__.py ...``.
 
+Without a subcommand it runs the feature job (see ``--help``); ``pca``, ``classifier`` and ``sql``
+run the PCA basis lifecycle, the classification engine and local SQL over a feature store.
+"""
+
+import importlib
 import sys
 from pathlib import Path
 
@@ -11,13 +16,14 @@ if not __package__:  # run as a file by spark-submit: make the package importabl
 
 from spark_app.cli import main
 
+#: Subcommand -> module whose ``main(argv)`` runs it.
+SUBCOMMANDS = {
+    "pca": "spark_app.pca_cli",
+    "classifier": "spark_app.classifier_cli",
+    "sql": "spark_app.queries",
+}
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["pca"]:  # the PCA basis lifecycle: fit, promote, backfill
-        from spark_app.pca_cli import main as pca_main
-
-        sys.exit(pca_main(sys.argv[2:]))
-    if sys.argv[1:2] == ["sql"]:  # the feature store's tables, queried locally
-        from spark_app.queries import main as sql_main
-
-        sys.exit(sql_main(sys.argv[2:]))
+    if sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS:
+        sys.exit(importlib.import_module(SUBCOMMANDS[sys.argv[1]]).main(sys.argv[2:]))
     sys.exit(main())

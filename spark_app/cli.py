@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from spark_app import storage
 from spark_app.backends import BACKENDS, LITERT
 from spark_app.catalog import CatalogError
+from spark_app.classifier import DEFAULT_CONFIDENCE_THRESHOLD, ClassifierError
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES, DEFAULT_READ_THREADS
 from spark_app.inputs import InputError
@@ -107,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--glue-database",
         help="register the batch's partitions in this Glue database's features/errors tables",
     )
+    parser.add_argument(
+        "--classifier",
+        help=f"predict the fruit with this classifier version (URI) or '{LATEST}' (the promoted one in "
+        "--classifier-dir; none yet: no prediction)",
+    )
+    parser.add_argument("--classifier-dir", help="where classifier versions are saved and promoted")
+    parser.add_argument(
+        "--confidence-threshold",
+        type=_variance,
+        default=DEFAULT_CONFIDENCE_THRESHOLD,
+        help=f"below this the answer is 'unknown' (default {DEFAULT_CONFIDENCE_THRESHOLD})",
+    )
+    parser.add_argument("--answers", help="write one JSON answer per input under this folder or s3:// prefix")
     parser.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
     parser.add_argument(
@@ -174,6 +188,13 @@ def format_summary(summary: RunSummary) -> str:
         )
     else:
         lines.append(f"PCA            none ({summary.pca_note or 'not fitted'})")
+    if summary.classifier_version:
+        lines.append(
+            f"classifier     {summary.classifier_version}: {summary.images} predicted, "
+            f"{summary.unknown_predictions} unknown"
+        )
+    if summary.answers_written:
+        lines.append(f"answers        {summary.answers_written} written")
     lines += [f"features       {summary.features_path}", f"errors         {summary.errors_path}"]
     if summary.pca_model_path:
         lines.append(f"PCA model      {summary.pca_model_path}")
@@ -204,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ship_package(spark)
     try:
         summary = execute(prepared, spark)
-    except (PcaError, CatalogError) as exc:
+    except (PcaError, CatalogError, ClassifierError) as exc:
         print(f"spark_app: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

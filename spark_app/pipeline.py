@@ -14,7 +14,18 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spark_app import hadoop_fs, storage
+from spark_app.answers import answer_key, error_answer, prediction_answer, write_answers
 from spark_app.backends import LITERT, ModelPayload
+from spark_app.classifier import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    PREDICTION_SCHEMA,
+    LoadedClassifier,
+    load_classifier,
+    no_prediction,
+    predict,
+    resolve_classifier,
+)
+from spark_app.classifier_math import UNKNOWN
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import (
     DEFAULT_BATCH_SIZE,
@@ -80,6 +91,12 @@ class RunConfig:
     pca_fit_any_size: bool = False
     #: Glue database whose ``features``/``errors`` tables get this batch's partition (s3:// output).
     glue_database: str | None = None
+    #: Classifier version URI, or ``latest`` (the promoted one in ``classifier_dir``); None: no prediction.
+    classifier: str | None = None
+    classifier_dir: str | None = None
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+    #: Where one JSON answer per input is written (``<answers>/<upload key>.json``); None: none.
+    answers: str | None = None
     master: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -126,6 +143,10 @@ class RunSummary:
     pca_note: str | None = None
     #: Partition locations registered in the Glue catalog.
     catalog_partitions: list[str] = field(default_factory=list)
+    classifier_version: str | None = None
+    #: Images whose answer is ``unknown`` (below the confidence threshold).
+    unknown_predictions: int = 0
+    answers_written: int = 0
     report_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -246,6 +267,8 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         processed_at.alias("processed_at"),
         F.lit(batch_id).alias(PARTITION_COLUMN),
     ).select(*FEATURE_COLUMNS, PARTITION_COLUMN)
+    classifier = _classifier_for_batch(config)
+    rows = _with_predictions(rows, classifier, config.confidence_threshold)
     errors = extracted.filter(F.col("error").isNotNull()).select(
         "path",
         "label",
@@ -259,6 +282,7 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     errors_path = storage.join_uri(config.output, ERRORS_DIR)
     _write_partition(spark, rows, features_path, batch_id, empty=n_images == 0)
     _write_partition(spark, errors, errors_path, batch_id, empty=n_errors == 0)
+    answered = _answer_uploads(config, rows, errors, batch_id, classifier) if config.answers else (0, 0)
     extracted.unpersist()
 
     elapsed = time.perf_counter() - started
@@ -281,6 +305,9 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         pca_model_path=pca_path,
         errors_by_stage=dict(sorted(by_stage.items())),
         pca_note=pca_note,
+        classifier_version=classifier.version if classifier else None,
+        answers_written=answered[0],
+        unknown_predictions=answered[1],
     )
     if config.report_dir and pca is not None:
         from spark_app.report import write_report
@@ -356,6 +383,38 @@ def _pca_for_batch(
     fitted_on = {"images": n_images, "batches": [config.batch_id] if config.batch_id else [], "run": True}
     path = save_pca(pca, config.pca_dir, make_latest=False, fitted_on=fitted_on)
     return pca, path, None
+
+
+def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
+    """The classifier to predict with: the given or promoted version, or None (no prediction yet)."""
+    if not config.classifier:
+        return None
+    uri = resolve_classifier(config.classifier, config.classifier_dir)
+    if uri is None:
+        _log(f"classifier: none promoted in {config.classifier_dir} yet: rows get no prediction")
+        return None
+    _log(f"classifier: predicting with {uri}")
+    return load_classifier(uri)
+
+
+def _with_predictions(rows: Any, classifier: LoadedClassifier | None, threshold: float) -> Any:
+    """The rows with the prediction columns (nulls without a classifier: one schema for every batch)."""
+    return predict(rows, classifier, threshold) if classifier else no_prediction(rows)
+
+
+def _answer_uploads(
+    config: RunConfig, rows: Any, errors: Any, batch_id: str, classifier: LoadedClassifier | None
+) -> tuple[int, int]:
+    """One answer per input (prediction or error reason); returns (answers written, unknown answers)."""
+    wanted = ["path", "image_id", "model_version", "pca_version", *[name for name, _ in PREDICTION_SCHEMA]]
+    predicted = [r.asDict() for r in rows.select(*wanted).collect()]
+    failed = [r.asDict() for r in errors.select("path", "error_stage", "error", "model_version").collect()]
+    pairs = [(answer_key(r["path"], config.input), prediction_answer(r, batch_id)) for r in predicted]
+    pairs += [(answer_key(r["path"], config.input), error_answer(r, batch_id)) for r in failed]
+    written = write_answers(config.answers, pairs)
+    unknown = sum(1 for r in predicted if r["predicted_label"] == UNKNOWN)
+    _log(f"answers: {written} written to {config.answers} ({unknown} unknown)")
+    return written, unknown
 
 
 def _write_partition(spark: Any, frame: Any, base: str, batch_id: str, *, empty: bool) -> None:

@@ -132,16 +132,21 @@ def read_text(uri: str) -> str:
 
 def write_text(uri: str, text: str) -> None:
     """Write a small UTF-8 text file or object (parents created locally)."""
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write a small file or object (parents created locally)."""
     if is_s3_uri(uri):
         bucket, key = split_s3_uri(uri)
         try:
-            s3_client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data)
         except Exception as exc:
             raise _s3_error(uri, exc) from None
         return
     path = local_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(data)
 
 
 class ConditionFailed(StorageError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,12 +10,21 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import SparkSession
 
+from spark_app import classifier
 from spark_app.manifest import ManifestEntry, dumps_manifest
 from spark_app.pca import LATEST, resolve_model_uri
 from spark_app.pipeline import RunConfig, run
-from spark_app.registry import promote
-from tests.helpers.images import SECRET, bad_and_unusual_inputs, real_images, real_sample_dir, write_inputs
+from spark_app.registry import complete_versions, promote
+from tests.helpers.images import (
+    SECRET,
+    SHARED_SAMPLE,
+    bad_and_unusual_inputs,
+    real_images,
+    real_sample_dir,
+    write_inputs,
+)
 
 pytestmark = pytest.mark.spark
 UNUSUAL = bad_and_unusual_inputs()
@@ -95,6 +105,11 @@ def test_schema_labels_and_values(main_run) -> None:
         "pca_version",
         "processing_ms",
         "processed_at",
+        "predicted_label",
+        "confidence",
+        "top3_labels",
+        "top3_confidences",
+        "classifier_version",
     ]
     assert str(schema.field("features").type) == "list<element: float>"
     assert str(schema.field("pca").type).startswith("list<element: float")
@@ -193,3 +208,92 @@ def test_batches_never_fit_on_small_data(spark, tmp_path) -> None:
         (folder / path.name).write_bytes(path.read_bytes())
     small = run(RunConfig(input=str(folder), output=str(output), batch_id="folder"), spark)
     assert small.pca_version is None and "fewer than the 1000 needed" in small.pca_note
+
+
+# ------------------------------------------------------------------------------- classifier
+
+
+@pytest.fixture(scope="module")
+def trained(main_run, tmp_path_factory):
+    """A classifier trained on the Training split of the main run's store, scored on its Test split."""
+    config = main_run[0]
+    classifiers = str(tmp_path_factory.mktemp("classifiers"))
+    spark = SparkSession.getActiveSession()
+    result = classifier.train(
+        spark, config.output, classifiers, train_path="Training", validation_path="Test", min_per_class=3
+    )
+    return result, classifiers
+
+
+def test_classifier_reaches_the_quality_bar_on_the_sample(trained) -> None:
+    result, classifiers = trained
+    metrics = result.metrics
+    full_sample = SHARED_SAMPLE.is_dir()
+    assert len(metrics["labels"]) == (38 if full_sample else 8)
+    assert metrics["validation_images"] == (380 if full_sample else 32)
+    assert metrics["top1_accuracy"] >= 0.97 and metrics["top3_accuracy"] >= metrics["top1_accuracy"]
+    assert 0.9 <= metrics["macro_f1"] <= 1.0 and metrics["nearest_neighbour_top1_accuracy"] > 0.8
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["validation_images"]
+    assert set(metrics["per_class_recall"]) == set(metrics["labels"])
+    png = Path(result.uri) / classifier.CONFUSION_PNG
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert complete_versions(classifiers, classifier.METRICS_FILE) == [result.version]
+
+
+def test_classifier_refuses_classes_with_too_few_images(main_run, spark, tmp_path) -> None:
+    config = main_run[0]
+    with pytest.raises(
+        classifier.ClassifierError, match=r"classes with fewer than 1000 training images: .*Kiwi"
+    ):
+        classifier.train(
+            spark,
+            config.output,
+            str(tmp_path),
+            train_path="Training",
+            validation_path="Test",
+            min_per_class=1000,
+        )
+
+
+def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark, tmp_path) -> None:
+    result, classifiers = trained
+    images = real_images(4)
+    entries = [ManifestEntry(str(p)) for p in images]  # unlabelled: the normal case in production
+    entries += [ManifestEntry(str(tmp_path / "gone.jpg"))]
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(images[0].read_bytes()[:300])
+    entries += [ManifestEntry(str(truncated))]
+    manifest = tmp_path / "batch-answers.jsonl"
+    manifest.write_text(dumps_manifest(entries))
+    answers = tmp_path / "answers"
+    config = RunConfig(
+        manifest=str(manifest),
+        output=str(tmp_path / "out"),
+        classifier="latest",
+        classifier_dir=classifiers,
+        answers=str(answers),
+    )
+    before = run(config, spark)  # nothing promoted yet: rows and answers without a prediction
+    assert before.classifier_version is None and before.answers_written == 6
+    promote(classifiers, result.version, marker=classifier.METRICS_FILE)
+
+    summary = run(config, spark)
+
+    assert summary.classifier_version == result.version and summary.answers_written == 6
+    rows = _read(tmp_path / "out", "features", "batch-answers")
+    assert rows["label"].isna().all() and (rows["classifier_version"] == result.version).all()
+    truth = {str(p): p.parent.name for p in images}
+    assert all(rows["predicted_label"][i] == truth[rows["path"][i]] for i in range(len(rows)))
+    assert rows["top3_labels"].map(len).eq(3).all() and (rows["confidence"] >= 0.5).all()
+    documents = {p.name: json.loads(p.read_text()) for p in answers.rglob("*.json")}
+    assert len(documents) == 6
+    assert documents[f"{images[0].name}.json"]["label"] == images[0].parent.name
+    assert (
+        documents["truncated.jpg.json"]["status"] == "error"
+        and documents["gone.jpg.json"]["error_stage"] == "read"
+    )
+    assert all("exif" not in json.dumps(d).lower() for d in documents.values())
+
+    unsure = run(RunConfig(**{**config.__dict__, "confidence_threshold": 1.0, "batch_id": "unsure"}), spark)
+    assert unsure.unknown_predictions == 4
+    assert set(_read(tmp_path / "out", "features", "unsure")["predicted_label"]) == {"unknown"}
