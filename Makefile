@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup demo test test-fast lint synth bench local-e2e clean
+.PHONY: help setup demo test test-fast lint synth bench local-e2e litert-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ bench: $(VENV)/.installed  ## performance benchmark; writes bench/results/<date>
 
 local-e2e: setup  ## whole flow on one machine with moto in server mode
 	$(PY) -m tests.e2e.local_flow
+
+LITERT_MODEL := models/mobilenet_v2_1.0_224_avg_tfslim2018.litert.tflite
+litert-model: $(VENV)/.installed  ## rebuild the committed LiteRT model from the pinned weights (reproducible)
+	$(PY) -m spark_app.keras_model models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_MODEL) > /dev/null
+	cd models && sha256sum $(notdir $(LITERT_MODEL)) > $(notdir $(LITERT_MODEL)).sha256
+	git diff --stat -- models/  # no change expected: the conversion is byte-for-byte reproducible
 
 clean:  ## remove generated outputs (keeps .venv)
 	rm -rf out cdk.out .pytest_cache spark-warehouse

@@ -13,12 +13,25 @@ from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, nag_ref, stack_singletons
 from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT, PipelineConfig
+from spark_app.weights import PINNED_LITERT_NAME
 
 SPARK_PACKAGE = "spark_app"
 #: One memory size for both deployments, so they share one handler Lambda.
 DEPLOYMENT_MEMORY_MB = 512
 #: Fixed timestamp for zip entries, so the archive (and the asset hash) is reproducible.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def model_files(config: PipelineConfig) -> tuple[str, ...]:
+    """The files of models/ the job needs: the pinned weights, their LiteRT model (what the job runs,
+    no conversion), checksums and licence."""
+    return (
+        config.weights_file,
+        f"{config.weights_file}.sha256",
+        PINNED_LITERT_NAME,
+        f"{PINNED_LITERT_NAME}.sha256",
+        "LICENSE-weights.txt",
+    )
 
 
 def spark_code_files(repo_root: Path = REPO_ROOT) -> list[Path]:
@@ -69,14 +82,13 @@ class Artifacts(Construct):
             memory_limit=DEPLOYMENT_MEMORY_MB,
         )
 
-        weights = config.weights_file
         self.weights = s3deploy.BucketDeployment(
             self,
             "Weights",
             sources=[
                 s3deploy.Source.asset(
                     str(REPO_ROOT / "models"),
-                    exclude=["*", f"!{weights}", f"!{weights}.sha256", "!LICENSE-weights.txt"],
+                    exclude=["*", *(f"!{name}" for name in model_files(config))],
                 )
             ],
             destination_bucket=bucket,

@@ -9,8 +9,17 @@ import tempfile
 from pathlib import Path
 
 import spark_app
+from spark_app import storage
 from spark_app.backends import BACKENDS, KERAS, LITERT, ModelPayload
-from spark_app.weights import WeightsError, load_weights
+from spark_app.weights import (
+    PINNED_LITERT_SHA256,
+    PINNED_WEIGHTS_SHA256,
+    WeightsError,
+    is_pinned,
+    load_weights,
+    pinned_litert_uri,
+    sha256_hex,
+)
 
 MODEL_NAME = "mobilenet_v2_1.0_224_avg"
 CACHE_DIR_ENV = "FRUITS_CACHE_DIR"
@@ -24,12 +33,36 @@ def model_version(weights_sha256: str) -> str:
 def prepare_payload(
     weights_source: str, expected_sha256: str | None, backend: str, num_threads: int = 1
 ) -> ModelPayload:
-    """Read and verify the weights once, and build what executors need for ``backend``."""
+    """Read and verify the model once, and build what executors need for ``backend``.
+
+    LiteRT with the pinned weights reads the committed, checksummed LiteRT model next to them
+    (no TensorFlow, no conversion); other weights are converted once per machine (cached).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == LITERT and is_pinned(weights_source) and expected_sha256 == PINNED_WEIGHTS_SHA256:
+        blob = pinned_litert(weights_source)
+        if blob is not None:
+            return ModelPayload(LITERT, model_version(PINNED_WEIGHTS_SHA256), blob, num_threads)
     weights, sha = load_weights(weights_source, expected_sha256)
     blob = weights if backend == KERAS else litert_flatbuffer(weights, sha)
     return ModelPayload(backend=backend, model_version=model_version(sha), blob=blob, num_threads=num_threads)
+
+
+def pinned_litert(weights_source: str) -> bytes | None:
+    """The committed LiteRT model of the pinned weights, verified; None (with a warning) when absent."""
+    uri = pinned_litert_uri(weights_source)
+    try:
+        blob = storage.read_bytes(uri)
+    except storage.StorageError as exc:
+        print(f"[fruits] warning: {exc}; converting the weights instead (slow: needs TensorFlow)", flush=True)
+        return None
+    actual = sha256_hex(blob)
+    if actual != PINNED_LITERT_SHA256:
+        raise WeightsError(
+            f"LiteRT model checksum mismatch for {uri}: expected {PINNED_LITERT_SHA256}, got {actual}"
+        )
+    return blob
 
 
 def _cache_dir() -> Path:

@@ -11,6 +11,10 @@ from spark_app import storage
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PINNED_WEIGHTS_NAME = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
 PINNED_WEIGHTS_SHA256 = "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf087068b100"
+#: The pinned weights as a LiteRT model, converted once by ``make litert-model`` (byte-for-byte
+#: reproducible with the pinned TensorFlow) and committed next to them: no job converts.
+PINNED_LITERT_NAME = "mobilenet_v2_1.0_224_avg_tfslim2018.litert.tflite"
+PINNED_LITERT_SHA256 = "cdb859ce04525613628f9b00de2454d1c342d72317c476b25bf0f07b89e2aed3"
 #: Default weights location: the copy committed in models/ (override with --weights).
 DEFAULT_WEIGHTS = str(REPO_ROOT / "models" / PINNED_WEIGHTS_NAME)
 #: ``--weights imagenet``: Keras' own download, only where a network exists.
@@ -42,6 +46,16 @@ def expected_sha256(source: str, override: str | None) -> str | None:
     raise WeightsError(
         f"no checksum known for {source}: pass --weights-sha256 <hex> (or 'skip' to accept any file)"
     )
+
+
+def is_pinned(source: str) -> bool:
+    """True for the pinned weights file, wherever it is (a path or an s3:// URI)."""
+    return os.path.basename(source.rstrip("/")) == PINNED_WEIGHTS_NAME
+
+
+def pinned_litert_uri(weights_source: str) -> str:
+    """Where the pinned LiteRT model sits: next to the pinned weights (models/ or the models/ prefix)."""
+    return weights_source.rstrip("/")[: -len(PINNED_WEIGHTS_NAME)] + PINNED_LITERT_NAME
 
 
 def load_weights(source: str, expected: str | None) -> tuple[bytes, str]:

@@ -60,3 +60,17 @@ def test_dockerfile_extends_the_emr_serverless_image_and_pins_like_requirements(
 
 def test_docker_build_context_holds_only_the_dockerfile() -> None:
     assert sorted(p.name for p in DOCKERFILE_DIR.iterdir()) == [DOCKERFILE]
+
+
+def test_the_models_deployment_ships_the_litert_model_next_to_the_weights(synth) -> None:
+    from cdk_app.artifacts import model_files
+    from spark_app.weights import PINNED_LITERT_NAME, pinned_litert_uri
+
+    files = model_files(synth.config)
+    assert PINNED_LITERT_NAME in files and f"{PINNED_LITERT_NAME}.sha256" in files
+    assert all((REPO_ROOT / "models" / name).is_file() for name in files)
+    # The job looks for the LiteRT model beside the weights URI the state machine passes.
+    weights_uri = f"s3://artifacts/{synth.config.weights_key}"
+    assert pinned_litert_uri(weights_uri) == f"s3://artifacts/{synth.config.models_prefix}{PINNED_LITERT_NAME}"
+    shipped = [p for p in synth.outdir.glob("asset.*") if (p / synth.config.weights_file).is_file()]
+    assert shipped and all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in shipped)

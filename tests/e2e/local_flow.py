@@ -39,6 +39,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+from cdk_app.artifacts import model_files
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
 from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
 
@@ -212,7 +213,7 @@ def upload_weights(s3: Any, spec: StackSpec) -> str:
     One PUT per file: moto's checksum of a multipart upload does not match what boto3 validates on read.
     """
     bucket, models = spec.names.artifacts_bucket, spec.config.models_prefix
-    for name in (spec.config.weights_file, f"{spec.config.weights_file}.sha256", "LICENSE-weights.txt"):
+    for name in model_files(spec.config):
         if (MODELS_DIR / name).is_file():
             s3.put_object(Bucket=bucket, Key=f"{models}{name}", Body=(MODELS_DIR / name).read_bytes())
     return f"s3://{bucket}/{spec.config.weights_key}"

@@ -2,6 +2,7 @@
 
 Features of images with one backend, in its own process (TensorFlow and LiteRT must not
 share a process). Builds the extractor exactly as executors do: from the payload.
+``litert-converted``: LiteRT from a fresh conversion of the weights instead of the committed model.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_app.backends import build_extractor
+from spark_app.backends import LITERT, ModelPayload, build_extractor
 from spark_app.decode import decode_image, preprocess
-from spark_app.model_payload import prepare_payload
-from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256
+from spark_app.model_payload import litert_flatbuffer, model_version, prepare_payload
+from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, load_weights
+
+FRESH_CONVERSION = "litert-converted"
 
 
 def main(argv: list[str]) -> int:
     backend, out, *images = argv
-    payload = prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, backend)
+    if backend == FRESH_CONVERSION:
+        weights, sha = load_weights(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256)
+        payload = ModelPayload(LITERT, model_version(sha), litert_flatbuffer(weights, sha))
+    else:
+        payload = prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, backend)
     batch = np.stack([preprocess(decode_image(Path(p).read_bytes()).pixels) for p in images])
     np.save(out, build_extractor(payload).extract(batch))
     return 0

@@ -9,14 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spark_app import model_payload
+from spark_app.backends import LITERT
 from spark_app.model_payload import model_version
 from spark_app.weights import (
     DEFAULT_WEIGHTS,
+    PINNED_LITERT_NAME,
+    PINNED_LITERT_SHA256,
     PINNED_WEIGHTS_NAME,
     PINNED_WEIGHTS_SHA256,
     WeightsError,
     expected_sha256,
     load_weights,
+    pinned_litert_uri,
     sha256_hex,
 )
 from tests.helpers.images import REPO, bad_and_unusual_inputs, real_images
@@ -28,6 +33,51 @@ def test_pinned_checksum_matches_the_committed_sha256_file() -> None:
     data, actual = load_weights(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256)
     assert actual == PINNED_WEIGHTS_SHA256 == sha256_hex(data)
     assert len(data) == Path(DEFAULT_WEIGHTS).stat().st_size
+
+
+def test_the_committed_litert_model_is_pinned() -> None:
+    recorded = (REPO / "models" / f"{PINNED_LITERT_NAME}.sha256").read_text().split()
+    assert recorded == [PINNED_LITERT_SHA256, PINNED_LITERT_NAME]
+    assert sha256_hex((REPO / "models" / PINNED_LITERT_NAME).read_bytes()) == PINNED_LITERT_SHA256
+    assert pinned_litert_uri("s3://artifacts/models/" + PINNED_WEIGHTS_NAME) == "s3://artifacts/models/" + (
+        PINNED_LITERT_NAME
+    )
+
+
+def test_the_pinned_weights_never_convert(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_conversion(*_args: object) -> bytes:
+        raise AssertionError("the default path must not convert (nor import TensorFlow)")
+
+    monkeypatch.setattr(model_payload, "litert_flatbuffer", no_conversion)
+    payload = model_payload.prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, LITERT)
+    assert payload.blob == (REPO / "models" / PINNED_LITERT_NAME).read_bytes()
+    assert payload.model_version == model_version(PINNED_WEIGHTS_SHA256)  # unchanged in every row
+
+
+def test_a_missing_or_altered_litert_model_is_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / PINNED_WEIGHTS_NAME
+    weights.write_bytes(Path(DEFAULT_WEIGHTS).read_bytes())
+    converted: list[str] = []
+    monkeypatch.setattr(model_payload, "litert_flatbuffer", lambda _w, sha: converted.append(sha) or b"fresh")
+    # Absent (an older deployment): converted as before, with a warning.
+    assert model_payload.prepare_payload(str(weights), PINNED_WEIGHTS_SHA256, LITERT).blob == b"fresh"
+    assert converted == [PINNED_WEIGHTS_SHA256]
+    # Present but altered: refused.
+    (tmp_path / PINNED_LITERT_NAME).write_bytes(b"not the model")
+    with pytest.raises(WeightsError, match="LiteRT model checksum mismatch"):
+        model_payload.prepare_payload(str(weights), PINNED_WEIGHTS_SHA256, LITERT)
+
+
+@pytest.mark.slow
+def test_the_committed_litert_model_matches_a_fresh_conversion(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(model_payload.CACHE_DIR_ENV, str(tmp_path / "cache"))  # really convert
+    images = [str(p) for p in real_images()[::6]]
+    committed = _features("litert", images, tmp_path / "committed.npy")
+    fresh = _features("litert-converted", images, tmp_path / "fresh.npy")
+    cosine = (committed * fresh).sum(1) / np.linalg.norm(committed, axis=1) / np.linalg.norm(fresh, axis=1)
+    assert cosine.min() >= 0.99999, cosine.min()
 
 
 def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
