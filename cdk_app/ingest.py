@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -147,6 +147,22 @@ class Ingest(Construct):
             },
         )
         state_machine.grant_start_execution(self.function)
+        # A batch uploaded again after its execution failed is replayed (<batch_id>-r<n>): the Lambda
+        # reads the status of the batch's earlier executions (lambdas/ingest/executions.py).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadBatchExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{names.state_machine}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
@@ -164,7 +180,11 @@ class Ingest(Construct):
             {
                 f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{config.manifests_prefix}*]": (
                     "Manifests get new keys (one per batch); writes are limited to the manifests prefix."
-                )
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::arn:aws:states:{config.region}:<AWS::AccountId>:"
+                    f"execution:{names.state_machine}:*]"
+                ): "Execution names are batch ids, known at run time; only this state machine's executions.",
             },
         )
         acknowledge(

@@ -89,6 +89,7 @@ def _commit(plan: BatchPlan, config: IngestConfig, clients: AwsClients) -> None:
         "Execution started" if started else "Execution already exists (redelivered batch)",
         extra={
             "batch_id": plan.batch_id,
+            "execution_name": started,
             "image_count": len(plan.entries),
             "manifest_uri": plan.manifest_uri,
         },

@@ -65,6 +65,7 @@ def placeholders(
         "ingest_log_group": resolver.get_att(log_group, "Arn").removesuffix(":*"),
         "repository_arn": ecr_repository_arn(spec.region, spec.account, repo_props["RepositoryName"]),
         "budget": names.budget,
+        "state_machine": names.state_machine,
     }
 
 

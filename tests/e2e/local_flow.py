@@ -379,13 +379,27 @@ def record_outcome(spec: StackSpec, run: ExecutionRun) -> bool:
     return True
 
 
+#: Appended to a run's arguments to make it fail the way a bad deployment does (wrong model checksum).
+FAILING_ARGUMENTS = ("--weights-sha256", "0" * 64)
+
+
 def run_executions(
-    clients: Clients, spec: StackSpec, provisioned: Provisioned, endpoint: str, *, logs_dir: Path | None
+    clients: Clients,
+    spec: StackSpec,
+    provisioned: Provisioned,
+    endpoint: str,
+    *,
+    logs_dir: Path | None,
+    done: Sequence[ExecutionRun] = (),
+    failing: bool = False,
 ) -> list[ExecutionRun]:
-    """Run spark_app once per started execution, in start order."""
-    runs = started_executions(clients.sfn, provisioned.state_machine_arn)
+    """Run spark_app once per started execution not in ``done``, oldest first (``failing``: they fail)."""
+    already = {run.arn for run in done}
+    runs = [r for r in started_executions(clients.sfn, provisioned.state_machine_arn) if r.arn not in already]
     for run in runs:
-        run.arguments = spark_arguments(spec, run.input, endpoint)
+        run.arguments = spark_arguments(spec, run.input, endpoint) + (
+            list(FAILING_ARGUMENTS) if failing else []
+        )
         run.log_file = logs_dir / f"spark-{run.name}.log" if logs_dir else None
         print(f"\n== execution {run.name}: spark_app {' '.join(run.arguments)}", flush=True)
         started = time.monotonic()
@@ -394,6 +408,25 @@ def run_executions(
         record_outcome(spec, run)
         run.status = clients.sfn.describe_execution(executionArn=run.arn)["status"]
     return runs
+
+
+def replay_failed(
+    clients: Clients,
+    spec: StackSpec,
+    provisioned: Provisioned,
+    endpoint: str,
+    *,
+    logs_dir: Path | None,
+    done: Sequence[ExecutionRun],
+) -> list[ExecutionRun]:
+    """Replay every failed batch as an operator would (``python -m lambdas.replay``), then run the replays."""
+    from lambdas.replay.__main__ import failed_batches, replay
+
+    machine = provisioned.state_machine_arn
+    for batch in failed_batches(clients.sfn, machine):
+        started, why = replay(clients.sfn, machine, batch["batch_id"])
+        print(f"\n== replay of {batch['batch_id']}: {started or 'nothing'} ({why})", flush=True)
+    return run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=done)
 
 
 # ------------------------------------------------------------------------------- PCA refit
@@ -525,12 +558,15 @@ def run_flow(
     keep_running: bool = False,
     spark_logs_to_files: bool = False,
     refit_min_images: int | None = None,
+    fail_then_replay: bool = False,
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
 
     ``duplicate_delivery`` re-sends the S3 notification of the first upload and redelivers the
     first SQS batch (acknowledgements dropped once): neither may produce a second run or row.
     ``refit_min_images``: after the batches, run the PCA refit (fit, promote, back-fill) with this minimum.
+    ``fail_then_replay``: the batches' first runs fail; each is then replayed with the replay command's
+    functions (``lambdas.replay``) and run again.
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -549,7 +585,11 @@ def run_flow(
             duplicate_notification(clients.sqs, provisioned.queue_url, key)
         invocations = ingest(clients, spec, provisioned, redeliver_first_batch=duplicate_delivery)
         logs_dir = out_dir / "logs" if spark_logs_to_files else None
-        runs = run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir)
+        runs = run_executions(
+            clients, spec, provisioned, endpoint, logs_dir=logs_dir, failing=fail_then_replay
+        )
+        if fail_then_replay:
+            runs += replay_failed(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=runs)
         refit = (
             run_refit(refit_steps(spec, endpoint, min_images=refit_min_images), logs_dir=logs_dir)
             if refit_min_images is not None
@@ -717,8 +757,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check(result: FlowResult) -> list[str]:
     """What is wrong with a run (empty when every upload is accounted for exactly once)."""
+    # A failed run is a problem unless a later run (a replay) of the same batch succeeded.
+    succeeded = {r.input.get("batch_id") for r in result.executions if r.exit_code == 0}
     problems = [
-        f"execution {r.name}: spark_app exited with {r.exit_code}" for r in result.executions if r.exit_code
+        f"execution {r.name}: spark_app exited with {r.exit_code}"
+        for r in result.executions
+        if r.exit_code and r.input.get("batch_id") not in succeeded
     ]
     seen = Counter(list(result.features.get("path", [])) + list(result.errors.get("path", [])))
     problems += [

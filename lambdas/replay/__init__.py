@@ -1,0 +1,1 @@
+"""``python -m lambdas.replay list|run``: find failed batches and re-run one (an operator's command)."""
