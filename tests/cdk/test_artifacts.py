@@ -71,6 +71,8 @@ def test_the_models_deployment_ships_the_litert_model_next_to_the_weights(synth)
     assert all((REPO_ROOT / "models" / name).is_file() for name in files)
     # The job looks for the LiteRT model beside the weights URI the state machine passes.
     weights_uri = f"s3://artifacts/{synth.config.weights_key}"
-    assert pinned_litert_uri(weights_uri) == f"s3://artifacts/{synth.config.models_prefix}{PINNED_LITERT_NAME}"
+    assert (
+        pinned_litert_uri(weights_uri) == f"s3://artifacts/{synth.config.models_prefix}{PINNED_LITERT_NAME}"
+    )
     shipped = [p for p in synth.outdir.glob("asset.*") if (p / synth.config.weights_file).is_file()]
     assert shipped and all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in shipped)
