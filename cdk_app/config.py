@@ -73,6 +73,9 @@ class ResourceNames:
     budget: str
     image_repository: str
     image_stack: str
+    refit_state_machine: str
+    refit_schedule: str
+    glue_database: str
 
 
 #: EMR Serverless worker sizes: vCPU -> (smallest GB, largest GB, step GB) of the worker's memory.
@@ -118,9 +121,14 @@ class PipelineConfig:
     emr_logs_prefix: str = "emr-logs/"
     #: Root of the feature store in the results bucket (Spark writes features/ and errors/ under it).
     features_prefix: str = "features-store/"
+    #: Classifier versions (artifacts bucket) and one JSON answer per upload (results bucket).
+    classifiers_prefix: str = "classifiers/"
+    answers_prefix: str = "answers/"
 
     # Retention (GDPR: keep raw uploads briefly).
     upload_retention_days: int = 7
+    #: Answers name the upload's key and its predicted fruit: kept as briefly as the app needs them.
+    answer_retention_days: int = 30
     manifest_retention_days: int = 30
     log_retention_days: int = 30
     access_log_retention_days: int = 90
@@ -146,6 +154,15 @@ class PipelineConfig:
     driver_memory_overhead_gb: int = 2
     #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
     job_failure_retries: int = 1
+
+    # PCA basis and classifier lifecycle (the refit workflow).
+    #: EventBridge Scheduler expression for the refit, e.g. "rate(7 days)"; "" = on demand only.
+    refit_schedule: str = ""
+    pca_min_images: int = 1000
+    classifier_min_per_class: int = 5
+    confidence_threshold: float = 0.5
+    #: Train and promote a classifier after each PCA refit (needs labelled uploads).
+    refit_trains_classifier: bool = True
 
     # Upload trigger.
     batch_window_seconds: int = 60
@@ -204,6 +221,8 @@ class PipelineConfig:
             "code_prefix",
             "emr_logs_prefix",
             "features_prefix",
+            "classifiers_prefix",
+            "answers_prefix",
         ):
             value = getattr(self, name)
             if not value.endswith("/") or value.startswith("/") or value == "/":
@@ -227,6 +246,9 @@ class PipelineConfig:
             "dlq_max_receive_count",
             "powertools_layer_version",
             "image_retention_count",
+            "answer_retention_days",
+            "pca_min_images",
+            "classifier_min_per_class",
             "executor_memory_gb",
             "executor_memory_overhead_gb",
             "driver_memory_gb",
@@ -255,6 +277,13 @@ class PipelineConfig:
             raise ConfigError("emr_max_memory_gb must fit the driver and at least one executor")
         if not re.fullmatch(r"[a-z0-9]{1,10}", self.bootstrap_qualifier):
             raise ConfigError("bootstrap_qualifier must be 1-10 characters of a-z and 0-9")
+        if not 0 < self.confidence_threshold <= 1:
+            raise ConfigError("confidence_threshold must be in (0, 1]")
+        if self.refit_schedule and not re.fullmatch(r"(rate|cron|at)\(.+\)", self.refit_schedule):
+            raise ConfigError(
+                f"refit_schedule {self.refit_schedule!r} is not an EventBridge Scheduler expression "
+                "(e.g. 'rate(7 days)' or 'cron(0 3 ? * MON *)'); '' turns the schedule off"
+            )
         if self.budget_monthly_usd <= 0:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
@@ -286,6 +315,9 @@ class PipelineConfig:
             emr_application=f"{p}-features",
             budget=f"{p}-monthly-{self.region}",
             image_repository=f"{p}-spark-image",
+            refit_state_machine=f"{p}-pca-refit",
+            refit_schedule=f"{p}-weekly-refit",
+            glue_database=f"{p.replace('-', '_')}_features",
             image_stack=f"{STACK_NAME}Images",
         )
 

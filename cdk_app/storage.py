@@ -54,7 +54,18 @@ class Storage(Construct):
             ],
         )
 
-        self.results = self._data_bucket("Results", "results/", config, [])
+        self.results = self._data_bucket(
+            "Results",
+            "results/",
+            config,
+            [
+                s3.LifecycleRule(
+                    id="expire-answers",
+                    prefix=config.answers_prefix,
+                    expiration=Duration.days(config.answer_retention_days),
+                )
+            ],
+        )
 
         self.artifacts = self._data_bucket(
             "Artifacts",

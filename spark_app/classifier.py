@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # at module level: the pandas UDF's type hints are resolved here
 
-from spark_app import hadoop_fs, storage
+from spark_app import hadoop_fs, schema, storage
 from spark_app.classifier_math import (
     confusion_matrix,
     macro_f1,
@@ -47,13 +47,7 @@ DEFAULT_VALIDATION_PERCENT = 20
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
 VECTOR = "classifier_input"
 #: Columns prediction adds to a batch's rows (null when no classifier is promoted).
-PREDICTION_SCHEMA = (
-    ("predicted_label", "string"),
-    ("confidence", "float"),
-    ("top3_labels", "array<string>"),
-    ("top3_confidences", "array<float>"),
-    ("classifier_version", "string"),
-)
+PREDICTION_SCHEMA = schema.PREDICTION
 
 
 class ClassifierError(ValueError):

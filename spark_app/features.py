@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_app import storage
+from spark_app import schema, storage
 from spark_app.backends import FeatureExtractor, ModelPayload, get_extractor
 from spark_app.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image, preprocess
 from spark_app.formats import is_supported_name, unsupported_reason
@@ -28,11 +28,8 @@ DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Concurrent reads per Python worker: hides S3 GET latency behind decoding and inference.
 DEFAULT_READ_THREADS = 8
 
-#: Columns produced per input file (Spark DDL, in order).
-EXTRACT_SCHEMA_DDL = (
-    "path string, label string, image_id string, width int, height int, "
-    "features array<float>, processing_ms double, error_stage string, error string"
-)
+#: Columns produced per input file (Spark DDL, in order): see spark_app.schema.
+EXTRACT_SCHEMA_DDL = schema.ddl(schema.EXTRACTED)
 
 # Error stages, in pipeline order.
 STAGE_FORMAT = "format"

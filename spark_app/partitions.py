@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from spark_app import hadoop_fs, storage
-
-PARTITION_COLUMN = "batch_id"
+from spark_app.schema import PARTITION_COLUMN
 
 
 def partition_name(batch_id: str) -> str:

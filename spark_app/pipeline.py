@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from spark_app import hadoop_fs, storage
+from spark_app import schema, storage
 from spark_app.answers import answer_key, error_answer, prediction_answer, write_answers
 from spark_app.backends import LITERT, ModelPayload
 from spark_app.classifier import (
@@ -38,6 +38,7 @@ from spark_app.features import (
 from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
 from spark_app.manifest import BATCH_ID_PREFIX
 from spark_app.model_payload import prepare_payload
+from spark_app.partitions import delete_partition, replace_partition
 from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
@@ -46,26 +47,15 @@ FEATURES_DIR = "features"
 ERRORS_DIR = "errors"
 RUNS_DIR = "runs"
 PCA_MODELS_DIR = "pca_models"
-PARTITION_COLUMN = "batch_id"
+PARTITION_COLUMN = schema.PARTITION_COLUMN
 DEFAULT_PCA_VARIANCE = 0.95
 DEFAULT_FILES_PER_PARTITION = 256
 _BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
-#: Output schema of the features dataset (documented in README / docs).
-FEATURE_COLUMNS = (
-    "image_id",
-    "path",
-    "label",
-    "width",
-    "height",
-    "features",
-    "pca",
-    "model_version",
-    "pca_version",
-    "processing_ms",
-    "processed_at",
-)
-ERROR_COLUMNS = ("path", "label", "error_stage", "error", "model_version", "processed_at")
+#: Columns of the features and errors datasets (one definition: spark_app.schema).
+FEATURE_COLUMNS = tuple(schema.names(schema.FEATURES))
+ERROR_COLUMNS = tuple(schema.names(schema.ERRORS))
+_PREDICTION_COLUMNS = tuple(schema.names(schema.PREDICTION))
 
 
 @dataclass(frozen=True)
@@ -259,23 +249,25 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         ok = pca.model.transform(ok).withColumn("pca", vector_to_array("pca_vector", "float32"))
     else:
         ok = ok.withColumn("pca", F.lit(None).cast("array<float>"))
+    added = {
+        "model_version": F.lit(payload.model_version),
+        "pca_version": F.lit(pca.version if pca else None).cast("string"),
+        "processed_at": processed_at,
+    }
     rows = ok.select(
-        *[c for c in FEATURE_COLUMNS if c not in ("pca", "model_version", "pca_version", "processed_at")],
-        "pca",
-        F.lit(payload.model_version).alias("model_version"),
-        F.lit(pca.version if pca else None).cast("string").alias("pca_version"),
-        processed_at.alias("processed_at"),
+        *[
+            added[c].alias(c) if c in added else F.col(c)
+            for c in FEATURE_COLUMNS
+            if c not in _PREDICTION_COLUMNS
+        ],
         F.lit(batch_id).alias(PARTITION_COLUMN),
-    ).select(*FEATURE_COLUMNS, PARTITION_COLUMN)
+    )
     classifier = _classifier_for_batch(config)
-    rows = _with_predictions(rows, classifier, config.confidence_threshold)
+    rows = _with_predictions(rows, classifier, config.confidence_threshold).select(
+        *FEATURE_COLUMNS, PARTITION_COLUMN
+    )
     errors = extracted.filter(F.col("error").isNotNull()).select(
-        "path",
-        "label",
-        "error_stage",
-        "error",
-        F.lit(payload.model_version).alias("model_version"),
-        processed_at.alias("processed_at"),
+        *[added[c].alias(c) if c in added else F.col(c) for c in ERROR_COLUMNS],
         F.lit(batch_id).alias(PARTITION_COLUMN),
     )
     features_path = storage.join_uri(config.output, FEATURES_DIR)
@@ -419,12 +411,7 @@ def _answer_uploads(
 
 def _write_partition(spark: Any, frame: Any, base: str, batch_id: str, *, empty: bool) -> None:
     """Replace this batch's partition under ``base`` (re-runs replace, never duplicate)."""
-    partition = f"{PARTITION_COLUMN}={batch_id}"
     if empty:
-        hadoop_fs.delete(spark, storage.join_uri(base, partition))
-        return
-
-    def write(target: str) -> None:
-        frame.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(target)
-
-    hadoop_fs.write_via(spark, base, write, replace=partition)
+        delete_partition(spark, base, batch_id)
+    else:
+        replace_partition(spark, frame, base, batch_id)

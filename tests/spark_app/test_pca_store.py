@@ -125,3 +125,19 @@ def test_the_pca_command_fits_promotes_and_backfills(spark, store, tmp_path, cap
     assert promoted_version(models) == version
     assert pca_main(["backfill", "--store", store, "--pca-model-dir", models]) == 0
     assert set(_rows(spark, store)["pca_version"]) == {version}
+
+
+def test_a_batch_write_keeps_other_batches_whatever_the_session_setting(spark, store) -> None:
+    """Dynamic overwrite is set on the writer: a session configured 'static' still replaces one batch."""
+    from spark_app.partitions import replace_partition
+
+    previous = spark.conf.get("spark.sql.sources.partitionOverwriteMode")
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "static")
+    try:
+        rows = _rows(spark, store)
+        only_b = spark.createDataFrame(rows[rows["batch_id"] == "batch-b"].head(3), SCHEMA)
+        replace_partition(spark, only_b, f"{store}/features", "batch-b")
+    finally:
+        spark.conf.set("spark.sql.sources.partitionOverwriteMode", previous)
+    after = _rows(spark, store).groupby("batch_id").size().to_dict()
+    assert after == {"batch-a": 30, "batch-b": 3}

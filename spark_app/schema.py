@@ -1,0 +1,69 @@
+"""The one definition of the datasets' columns: what the job writes and what the Glue tables declare.
+
+Types are Spark SQL DDL types, which are also the Hive types of the Glue tables (``string``, ``int``,
+``float``, ``double``, ``timestamp``, ``array<...>``). Both datasets are partitioned by ``batch_id``.
+"""
+
+from __future__ import annotations
+
+PARTITION_COLUMN = "batch_id"
+
+#: One row per input file, as the Python workers return it (features or the error).
+EXTRACTED = (
+    ("path", "string"),
+    ("label", "string"),
+    ("image_id", "string"),
+    ("width", "int"),
+    ("height", "int"),
+    ("features", "array<float>"),
+    ("processing_ms", "double"),
+    ("error_stage", "string"),
+    ("error", "string"),
+)
+
+#: The prediction of the promoted classifier (null while none is promoted).
+PREDICTION = (
+    ("predicted_label", "string"),
+    ("confidence", "float"),
+    ("top3_labels", "array<string>"),
+    ("top3_confidences", "array<float>"),
+    ("classifier_version", "string"),
+)
+
+#: ``features/``: one row per image.
+FEATURES = (
+    ("image_id", "string"),
+    ("path", "string"),
+    ("label", "string"),
+    ("width", "int"),
+    ("height", "int"),
+    ("features", "array<float>"),
+    ("pca", "array<float>"),
+    ("model_version", "string"),
+    ("pca_version", "string"),
+    ("processing_ms", "double"),
+    ("processed_at", "timestamp"),
+    *PREDICTION,
+)
+
+#: ``errors/``: one row per input that could not be read or decoded.
+ERRORS = (
+    ("path", "string"),
+    ("label", "string"),
+    ("error_stage", "string"),
+    ("error", "string"),
+    ("model_version", "string"),
+    ("processed_at", "timestamp"),
+)
+
+DATASETS = {"features": FEATURES, "errors": ERRORS}
+
+
+def ddl(columns: tuple[tuple[str, str], ...]) -> str:
+    """``name type, ...`` for Spark (``mapInPandas`` schemas, ``createDataFrame``)."""
+    return ", ".join(f"{name} {kind}" for name, kind in columns)
+
+
+def names(columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """The column names, in order."""
+    return [name for name, _ in columns]
