@@ -55,6 +55,7 @@ class Monitoring(Construct):
         topic: sns.ITopic,
         dead_letter_queue: sqs.IQueue,
         state_machine: sfn.IStateMachine,
+        refit_state_machine: sfn.IStateMachine,
         ingest_function: lambda_.IFunction,
     ):
         super().__init__(scope, construct_id)
@@ -72,6 +73,10 @@ class Monitoring(Construct):
             "TimedOutExecutions": (
                 state_machine.metric_timed_out(period=ALARM_PERIOD),
                 f"{prefix}: feature pipeline executions timed out",
+            ),
+            "FailedRefits": (
+                refit_state_machine.metric_failed(period=ALARM_PERIOD),
+                f"{prefix}: PCA/classifier refit failed",
             ),
             "IngestErrors": (
                 ingest_function.metric_errors(period=ALARM_PERIOD),

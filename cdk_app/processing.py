@@ -10,8 +10,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app._util import acknowledge, nag_ref
+from cdk_app.catalog import glue_arns
 from cdk_app.config import REPO_ROOT, PipelineConfig
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
+from spark_app import schema
 
 DOCKERFILE_DIR = REPO_ROOT / "docker"
 DOCKERFILE = "emr-serverless.Dockerfile"
@@ -152,6 +154,30 @@ class Processing(Construct):
                 actions=[*READ_WRITE_OBJECT_ACTIONS],
                 resources=hadoop_tree(results, config.features_prefix),
             ),
+            iam.PolicyStatement(
+                sid="ReadWriteClassifiers",
+                actions=[*READ_WRITE_OBJECT_ACTIONS],
+                resources=hadoop_tree(artifacts, config.classifiers_prefix),
+            ),
+            # One JSON answer per upload, written with boto3 (never read back by the job).
+            iam.PolicyStatement(
+                sid="WriteAnswers",
+                actions=["s3:PutObject"],
+                resources=objects(results, config.answers_prefix),
+            ),
+            # Each batch registers its partition in the catalog's two tables (spark_app/catalog.py).
+            iam.PolicyStatement(
+                sid="RegisterBatchPartitions",
+                actions=[
+                    "glue:GetTable",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                    "glue:CreatePartition",
+                    "glue:BatchCreatePartition",
+                ],
+                resources=glue_arns(stack, config.names().glue_database, list(schema.DATASETS)),
+            ),
             # HeadBucket (the job's output check, EMRFS bucket probes) is authorized as s3:ListBucket with
             # no s3:prefix, so a prefix condition would refuse it: the job's own two buckets are listable
             # whole (they hold nothing the job may not read: see docs/deploy.md).
@@ -179,6 +205,8 @@ class Processing(Construct):
                     (artifacts, config.pca_models_prefix),
                     (artifacts, config.emr_logs_prefix),
                     (results, config.features_prefix),
+                    (artifacts, config.classifiers_prefix),
+                    (results, config.answers_prefix),
                 ]
             },
         )

@@ -6,10 +6,11 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from cdk_app.artifacts import Artifacts
+from cdk_app.catalog import Catalog
 from cdk_app.config import PipelineConfig
 from cdk_app.ingest import Ingest
 from cdk_app.monitoring import AlertTopic, Monitoring
-from cdk_app.orchestration import Orchestration
+from cdk_app.orchestration import JobContext, Orchestration, Refit
 from cdk_app.processing import Processing
 from cdk_app.storage import Storage
 
@@ -37,11 +38,10 @@ class PipelineStack(Stack):
             results=self.storage.results,
             artifacts=self.storage.artifacts,
         )
-        self.orchestration = Orchestration(
-            self,
-            "Orchestration",
+        self.catalog = Catalog(self, "Catalog", config=config, results=self.storage.results)
+        jobs = JobContext(
             config=config,
-            state_machine_name=names.state_machine,
+            names=names,
             application_id=self.processing.application_id,
             application_arn=self.processing.application_arn,
             job_role=self.processing.job_role,
@@ -49,6 +49,8 @@ class PipelineStack(Stack):
             artifacts=self.storage.artifacts,
             alerts=self.alerts.topic,
         )
+        self.orchestration = Orchestration(self, "Orchestration", jobs)
+        self.refit = Refit(self, "Refit", jobs)
         self.ingest = Ingest(
             self,
             "Ingest",
@@ -66,6 +68,7 @@ class PipelineStack(Stack):
             topic=self.alerts.topic,
             dead_letter_queue=self.ingest.dead_letter_queue,
             state_machine=self.orchestration.state_machine,
+            refit_state_machine=self.refit.state_machine,
             ingest_function=self.ingest.function,
         )
 
@@ -75,6 +78,8 @@ class PipelineStack(Stack):
             "ResultsBucket": self.storage.results.bucket_name,
             "ArtifactsBucket": self.storage.artifacts.bucket_name,
             "StateMachineArn": self.orchestration.state_machine.state_machine_arn,
+            "RefitStateMachineArn": self.refit.state_machine.state_machine_arn,
+            "GlueDatabase": self.catalog.database_name,
             "EmrApplicationId": self.processing.application_id,
             "AlertTopicArn": self.alerts.topic.topic_arn,
             "AccessLogsBucket": self.storage.access_logs.bucket_name,

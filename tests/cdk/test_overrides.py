@@ -55,7 +55,10 @@ def test_settings_from_context_reach_the_resources(custom) -> None:
     )
     fn = t["Resources"][custom.logical_id(custom.stack.ingest.function)]["Properties"]
     assert fn["Layers"][0].startswith("arn:aws:lambda:eu-central-1:017000801446:layer:")
-    (machine,) = custom.resources("AWS::StepFunctions::StateMachine").values()
+    machines = custom.resources("AWS::StepFunctions::StateMachine").values()
+    (machine,) = [
+        m for m in machines if m["Properties"]["StateMachineName"] == "fruits-test-feature-pipeline"
+    ]
     definition = json.loads(resolve_join(machine["Properties"]["DefinitionString"]))
     assert definition["States"]["RunFeatureJob"]["Parameters"]["ExecutionTimeoutMinutes"] == 45
 

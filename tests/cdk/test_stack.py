@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
-from cdk_helpers import as_list, policy_statements, resolve_join
+from cdk_helpers import as_list, policy_statements, resolve_join, synthesize
 
-from cdk_app.orchestration import START_JOB_RUN_SYNC, SYNC_MANAGED_RULE
+from cdk_app.orchestration import START_JOB_RUN_SYNC, SYNC_MANAGED_RULE, TRANSIENT_ERRORS
 
 # -- storage -------------------------------------------------------------------------------------
 
@@ -224,6 +224,22 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
         f"${{{results}.Arn}}/{k}" for k in ("features-store/*", "features-store", "features-store_$folder$")
     )
     assert _object_resources(s["WriteJobLogs"]) == [f"${{{artifacts}.Arn}}/emr-logs/*"]
+    assert _object_resources(s["ReadWriteClassifiers"]) == sorted(
+        f"${{{artifacts}.Arn}}/{k}" for k in ("classifiers/*", "classifiers", "classifiers_$folder$")
+    )
+    assert s["WriteAnswers"]["Action"] == "s3:PutObject"
+    assert _object_resources(s["WriteAnswers"]) == [f"${{{results}.Arn}}/answers/*"]
+    glue = sorted(resolve_join(r) for r in s["RegisterBatchPartitions"]["Resource"])
+    assert glue == sorted(
+        f"arn:aws:glue:eu-west-3:${{AWS::AccountId}}:{r}"
+        for r in (
+            "catalog",
+            "database/fruits_features",
+            "table/fruits_features/features",
+            "table/fruits_features/errors",
+        )
+    )
+    assert "glue:DeleteTable" not in s["RegisterBatchPartitions"]["Action"]
     assert "s3:PutObject" not in as_list(s["ReadCodeModelsManifests"]["Action"])
     assert s["ListUploads"]["Action"] == "s3:ListBucket"
     assert s["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*"]
@@ -238,6 +254,9 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
         "WriteJobLogs",
         "ReadWriteFeatureStore",
         "ListOwnBuckets",
+        "ReadWriteClassifiers",
+        "WriteAnswers",
+        "RegisterBatchPartitions",
     }
 
 
@@ -246,7 +265,13 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
 
 @pytest.fixture(scope="module")
 def definition(synth) -> dict[str, Any]:
-    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    return machine_definition(synth, "fruits-feature-pipeline")
+
+
+def machine_definition(synth, name: str) -> dict[str, Any]:
+    """The definition of the state machine called ``name``."""
+    machines = synth.resources("AWS::StepFunctions::StateMachine").values()
+    (machine,) = [m for m in machines if m["Properties"]["StateMachineName"] == name]
     return json.loads(resolve_join(machine["Properties"]["DefinitionString"]))
 
 
@@ -274,7 +299,9 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
         f"'--output', 's3://${{{results}}}/features-store', "
         f"'--weights', 's3://${{{artifacts}}}/models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5', "
         f"'--pca-model', 'latest', '--pca-model-dir', 's3://${{{artifacts}}}/pca-models', "
-        "'--max-file-bytes', '52428800')"
+        "'--max-file-bytes', '52428800', '--glue-database', 'fruits_features', "
+        f"'--classifier', 'latest', '--classifier-dir', 's3://${{{artifacts}}}/classifiers', "
+        f"'--confidence-threshold', '0.5', '--answers', 's3://${{{results}}}/answers')"
     )
     params = spark["SparkSubmitParameters"]
     assert f"--py-files s3://${{{artifacts}}}/code/spark_app.zip" in params
@@ -574,3 +601,65 @@ def test_outputs_name_the_entry_points(synth) -> None:
     assert {"IngestionBucket", "UploadsPrefix", "ResultsBucket", "ArtifactsBucket", "StateMachineArn"} <= set(
         synth.template_json["Outputs"]
     )
+
+
+# -- refit workflow and catalog --------------------------------------------------------------------
+
+
+def test_the_refit_runs_fit_promote_backfill_train_promote_in_order(synth) -> None:
+    refit = machine_definition(synth, "fruits-pca-refit")
+    order, state = [], refit["StartAt"]
+    while refit["States"][state]["Type"] == "Task" and "emr-serverless" in refit["States"][state]["Resource"]:
+        order.append(state)
+        state = refit["States"][state]["Next"]
+    assert order == ["FitPca", "PromotePca", "BackfillPca", "TrainClassifier", "PromoteClassifier"]
+    assert refit["States"][state]["Type"] == "Succeed"
+    artifacts = synth.logical_id(synth.stack.storage.artifacts)
+    results = synth.logical_id(synth.stack.storage.results)
+    args = {
+        s: refit["States"][s]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"] for s in order
+    }
+    store, pca = f"s3://${{{results}}}/features-store", f"s3://${{{artifacts}}}/pca-models"
+    assert args["FitPca"] == ["pca", "fit", "--store", store, "--pca-model-dir", pca, "--min-images", "1000"]
+    assert args["PromotePca"] == ["pca", "promote", "--pca-model-dir", pca]
+    assert args["BackfillPca"] == ["pca", "backfill", "--store", store, "--pca-model-dir", pca]
+    assert (
+        args["TrainClassifier"][:2] == ["classifier", "train"]
+        and "--min-per-class" in args["TrainClassifier"]
+    )
+    for state in order:  # the same retries and failure alert as the feature job
+        task = refit["States"][state]
+        assert task["Retry"][0]["ErrorEquals"] == TRANSIENT_ERRORS
+        assert refit["States"][task["Catch"][0]["Next"]]["Resource"].endswith("sns:publish")
+        assert task["Parameters"]["Name.$"] == f"States.Format('{{}}-{state.lower()}', $$.Execution.Name)"
+
+
+def test_the_refit_is_on_demand_by_default_and_scheduled_when_asked(synth, tmp_path) -> None:
+    assert not synth.resources("AWS::Scheduler::Schedule")
+    weekly = synthesize(tmp_path / "weekly", {"refit_schedule": "rate(7 days)"}, nag=True)
+    (schedule,) = weekly.resources("AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(7 days)"
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    (statement,) = policy_statements(weekly.template_json, role_id)
+    assert statement["Action"] == "states:StartExecution"
+    refit = weekly.logical_id(weekly.stack.refit.state_machine)
+    assert statement["Resource"] == {"Ref": refit}
+
+
+def test_the_catalog_declares_the_datasets_the_job_writes(synth) -> None:
+    from spark_app import schema
+
+    (database,) = synth.resources("AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "fruits_features"
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in synth.resources("AWS::Glue::Table").values()
+    }
+    assert set(tables) == {"features", "errors"}
+    results = synth.logical_id(synth.stack.storage.results)
+    for name, table in tables.items():
+        sd = table["StorageDescriptor"]
+        assert resolve_join(sd["Location"]) == f"s3://${{{results}}}/features-store/{name}/"
+        assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == list(schema.DATASETS[name])
+        assert table["PartitionKeys"] == [{"Name": "batch_id", "Type": "string"}]
+        assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")

@@ -86,6 +86,10 @@ class StackSpec:
     #: The ingest Lambda's environment variables, as deployed (state machine ARN resolved).
     lambda_environment: dict[str, str]
     lambda_memory_mb: int
+    #: The refit workflow's definition (resolved JSON text) and the Glue catalog (database, tables).
+    refit_definition: str
+    glue_database: dict[str, Any]
+    glue_tables: list[dict[str, Any]]
     template_path: Path
 
     @property
@@ -316,6 +320,10 @@ def stack_spec(
         "AWS::StepFunctions::StateMachine", "StateMachineName", names.state_machine
     )
     _, function = resolver.find("AWS::Lambda::Function", "FunctionName", names.ingest_function)
+    _, refit = resolver.find(
+        "AWS::StepFunctions::StateMachine", "StateMachineName", names.refit_state_machine
+    )
+    (database,) = resolver.of_type("AWS::Glue::Database").values()
     return StackSpec(
         config=config,
         names=names,
@@ -329,6 +337,9 @@ def stack_spec(
         state_machine_definition=sm_props["DefinitionString"],
         lambda_environment={k: str(v) for k, v in function["Environment"]["Variables"].items()},
         lambda_memory_mb=int(function.get("MemorySize", 128)),
+        refit_definition=refit["DefinitionString"],
+        glue_database=database["DatabaseInput"],
+        glue_tables=[t["TableInput"] for t in resolver.of_type("AWS::Glue::Table").values()],
         template_path=template_path,
     )
 

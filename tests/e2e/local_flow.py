@@ -151,6 +151,7 @@ class Clients:
     s3: Any
     sqs: Any
     sfn: Any
+    glue: Any
 
 
 def clients_for(endpoint: str, region: str) -> Clients:
@@ -160,6 +161,7 @@ def clients_for(endpoint: str, region: str) -> Clients:
         s3=session.client("s3", endpoint_url=endpoint),
         sqs=session.client("sqs", endpoint_url=endpoint),
         sfn=session.client("stepfunctions", endpoint_url=endpoint),
+        glue=session.client("glue", endpoint_url=endpoint),
     )
 
 
@@ -204,6 +206,10 @@ def provision(clients: Clients, spec: StackSpec) -> Provisioned:
     )["stateMachineArn"]
     if arn != spec.state_machine_arn:
         raise RuntimeError(f"state machine ARN {arn} differs from the template's {spec.state_machine_arn}")
+    # The Glue catalog the jobs register their partitions in (same inputs as the template's).
+    clients.glue.create_database(DatabaseInput=spec.glue_database)
+    for table in spec.glue_tables:
+        clients.glue.create_table(DatabaseName=spec.glue_database["Name"], TableInput=table)
     return Provisioned(queue_url=queue_url, dlq_url=dlq_url, state_machine_arn=arn)
 
 
@@ -443,35 +449,29 @@ class RefitStep:
 
 
 def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[RefitStep]:
-    """Fit over the whole store, promote the new basis, back-fill every batch: the refit workflow.
+    """The refit workflow's job runs, with the arguments its state machine passes (from the template).
 
     ``min_images`` stands in for the production minimum (1,000) so that the flow's few photos can
     bootstrap a first basis, as a labelled corpus upload does before go-live; the basis then has
-    ``min_images // 4`` components (the size rule: at least 4 images per component).
+    ``min_images // 4`` components (the size rule: at least 4 images per component), and the
+    classifier accepts classes of a single photo.
     """
-    store = features_root(spec)
-    model_dir = f"s3://{spec.names.artifacts_bucket}/{spec.config.pca_models_prefix.rstrip('/')}"
-    common = ["--s3-endpoint-url", endpoint]
-    return [
-        RefitStep(
-            "fit",
-            [
-                "pca",
-                "fit",
-                "--store",
-                store,
-                "--pca-model-dir",
-                model_dir,
-                "--min-images",
-                str(min_images),
-                "--pca-k",
-                str(max(1, min_images // 4)),
-                *common,
-            ],
-        ),
-        RefitStep("promote", ["pca", "promote", "--pca-model-dir", model_dir, *common]),
-        RefitStep("backfill", ["pca", "backfill", "--store", store, "--pca-model-dir", model_dir, *common]),
-    ]
+    definition = json.loads(spec.refit_definition)
+    steps, state = [], definition["StartAt"]
+    while (
+        definition["States"][state]["Type"] == "Task"
+        and "emr-serverless" in definition["States"][state]["Resource"]
+    ):
+        task = definition["States"][state]
+        arguments = list(task["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"])
+        overrides = {"--min-images": str(min_images), "--min-per-class": "1"}
+        previous = ["", *arguments[:-1]]
+        arguments = [overrides.get(flag, arg) for flag, arg in zip(previous, arguments, strict=True)]
+        if arguments[:2] == ["pca", "fit"]:
+            arguments += ["--pca-k", str(max(1, min_images // 4))]
+        steps.append(RefitStep(state, [*arguments, "--s3-endpoint-url", endpoint]))
+        state = task["Next"]
+    return steps
 
 
 def run_refit(steps: list[RefitStep], *, logs_dir: Path | None) -> list[RefitStep]:
@@ -511,8 +511,9 @@ def download_prefix(s3: Any, bucket: str, prefix: str, destination: Path) -> lis
 def download_results(s3: Any, spec: StackSpec, out_dir: Path) -> Path:
     """Copy results, manifests and PCA models from the emulator to ``out_dir/<bucket>/<key>``."""
     names, config = spec.names, spec.config
-    download_prefix(s3, names.results_bucket, config.features_prefix, out_dir / names.results_bucket)
-    for prefix in (config.manifests_prefix, config.pca_models_prefix):
+    for prefix in (config.features_prefix, config.answers_prefix):
+        download_prefix(s3, names.results_bucket, prefix, out_dir / names.results_bucket)
+    for prefix in (config.manifests_prefix, config.pca_models_prefix, config.classifiers_prefix):
         download_prefix(s3, names.artifacts_bucket, prefix, out_dir / names.artifacts_bucket)
     return out_dir / names.results_bucket / config.features_prefix
 
@@ -544,6 +545,8 @@ class FlowResult:
     out_dir: Path
     local_copy: Path
     refit: list[RefitStep] = field(default_factory=list)
+    #: Upload key -> the JSON answer the app would fetch.
+    answers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def messages_received(self) -> int:
@@ -559,6 +562,7 @@ def run_flow(
     spark_logs_to_files: bool = False,
     refit_min_images: int | None = None,
     fail_then_replay: bool = False,
+    after_refit: Sequence[Upload] = (),
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
 
@@ -567,6 +571,8 @@ def run_flow(
     ``refit_min_images``: after the batches, run the PCA refit (fit, promote, back-fill) with this minimum.
     ``fail_then_replay``: the batches' first runs fail; each is then replayed with the replay command's
     functions (``lambdas.replay``) and run again.
+    ``after_refit``: uploaded once the refit promoted a basis and a classifier, as a second round of
+    batches: their rows are projected and predicted directly, and each gets its answer.
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -595,6 +601,11 @@ def run_flow(
             if refit_min_images is not None
             else []
         )
+        if after_refit:
+            uris += upload_all(clients.s3, spec, after_refit)
+            notifications += wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(after_refit))
+            invocations += ingest(clients, spec, provisioned, redeliver_first_batch=False)
+            runs += run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=runs)
         result = FlowResult(
             endpoint=endpoint,
             spec=spec,
@@ -625,10 +636,16 @@ def collect_outputs(s3: Any, spec: StackSpec, out_dir: Path) -> dict[str, Any]:
     from spark_app.pipeline import ERRORS_DIR, FEATURES_DIR
 
     local = download_results(s3, spec, out_dir)
+    answers_root = out_dir / spec.names.results_bucket / spec.config.answers_prefix
+    answers = {
+        path.relative_to(answers_root).as_posix().removesuffix(".json"): json.loads(path.read_text())
+        for path in sorted(answers_root.rglob("*.json"))
+    }
     return {
         "features": read_table(local / FEATURES_DIR),
         "errors": read_table(local / ERRORS_DIR),
         "local_copy": local,
+        "answers": answers,
     }
 
 
@@ -658,7 +675,7 @@ def format_summary(result: FlowResult) -> str:
     root = features_root(spec)
     failed = sum(len(i.failed_ids) for i in result.invocations)
     redelivered = sum(1 for i in result.invocations if i.acknowledgements_dropped)
-    labels = Counter(features["label"]) if len(features) else Counter()
+    labels = Counter(features["label"].fillna("(no label)")) if len(features) else Counter()
     lines = [
         "",
         "== local end-to-end summary",
@@ -685,6 +702,9 @@ def format_summary(result: FlowResult) -> str:
         for step in result.refit
     ]
     lines.append(f"errors         {len(errors)}")
+    lines += [
+        f"answer         {key}: {_answer_text(answer)}" for key, answer in sorted(result.answers.items())
+    ]
     lines += (
         [f"  {row.path}  [{row.error_stage}] {row.error}" for row in errors.itertuples()]
         if len(errors)
@@ -696,6 +716,14 @@ def format_summary(result: FlowResult) -> str:
         f"template       {_display(spec.template_path)}",
     ]
     return "\n".join(lines)
+
+
+def _answer_text(answer: dict[str, Any]) -> str:
+    if answer.get("status") == "ok":
+        return f"{answer['label']} ({answer['confidence']:.2f})"
+    if answer.get("status") == "error":
+        return f"error [{answer.get('error_stage')}] {answer.get('error')}"
+    return "no classifier yet"
 
 
 def _display(path: Path) -> str:

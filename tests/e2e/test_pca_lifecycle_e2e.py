@@ -1,26 +1,50 @@
-"""Bootstrap of the first PCA basis in the local end-to-end flow: batches -> fit -> promote -> back-fill.
+"""Bootstrap before go-live in the local end-to-end flow, then the first answers.
 
-The batches run as in production (`--pca-model latest`, nothing promoted yet: rows without pca); the
-refit then fits one basis over the whole store, promotes it and back-fills every batch onto it.
+The first batches run as in production (`--pca-model latest`, `--classifier latest`, nothing promoted
+yet: rows without pca or prediction); the refit workflow's jobs (from the template) then fit one PCA
+basis over the whole store, promote it, back-fill every batch, train a classifier on the labelled
+uploads and promote it. New, unlabelled uploads are then projected and predicted directly, and every
+upload has an answer the app can fetch.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.e2e.local_flow import FlowResult, bad_uploads, check, format_summary, run_flow, sample_uploads
+from tests.e2e.local_flow import (
+    REPO_ROOT,
+    FlowResult,
+    Upload,
+    bad_uploads,
+    check,
+    format_summary,
+    run_flow,
+    sample_uploads,
+)
 
 PHOTOS, CLASSES = 10, 5
+TEST_DIR = REPO_ROOT / "data" / "sample" / "Test"
+
+
+def unlabelled_test_photos(classes: list[str]) -> list[Upload]:
+    """One unseen photo of each class, uploaded without a class folder (the production case)."""
+    photos = [sorted((TEST_DIR / c).glob("*.jpg"))[0] for c in classes]
+    return [Upload(f"new-{p.parent.name.replace(' ', '-')}-{p.name}", p.read_bytes()) for p in photos]
 
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
+    first = sample_uploads(PHOTOS, classes=CLASSES)
+    classes = sorted({u.key.split("/")[0] for u in first})
     return run_flow(
-        sample_uploads(PHOTOS, classes=CLASSES) + bad_uploads(),
+        first + bad_uploads(),
         out_dir=tmp_path_factory.mktemp("pca-lifecycle"),
         duplicate_delivery=False,
         spark_logs_to_files=True,
         refit_min_images=8,
+        after_refit=unlabelled_test_photos(classes),
     )
 
 
@@ -28,25 +52,46 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
 @pytest.mark.slow
 def test_refit_puts_every_row_on_one_promoted_basis(flow: FlowResult) -> None:
     assert check(flow) == []
-    fit, promote, backfill = flow.refit
-    assert [s.exit_code for s in flow.refit] == [0, 0, 0]
-    version = fit.report["fitted"]
-    assert fit.report["images"] == PHOTOS and fit.report["batch_count"] == len(flow.executions)
-    assert promote.report == {"promoted": version, "previous": None, "changed": True}
-    assert backfill.report["version"] == version
-    assert sum(backfill.report["rewritten"].values()) == PHOTOS
+    steps = {s.command: s for s in flow.refit}
+    assert list(steps) == ["FitPca", "PromotePca", "BackfillPca", "TrainClassifier", "PromoteClassifier"]
+    assert all(s.exit_code == 0 for s in flow.refit)
+    version = steps["FitPca"].report["fitted"]
+    assert steps["FitPca"].report["images"] == PHOTOS and steps["FitPca"].report["batch_count"] == 1
+    assert steps["PromotePca"].report == {"promoted": version, "previous": None, "changed": True}
+    assert sum(steps["BackfillPca"].report["rewritten"].values()) == PHOTOS
     features = flow.features
-    assert len(features) == PHOTOS and set(features["pca_version"]) == {version}
-    assert set(features["pca"].map(len)) == {fit.report["k"]}
-    assert f"{version}: {PHOTOS} rows" in format_summary(flow)
+    assert len(features) == PHOTOS + CLASSES and set(features["pca_version"]) == {version}
+    assert set(features["pca"].map(len)) == {steps["FitPca"].report["k"]}
+    assert f"{version}: {PHOTOS + CLASSES} rows" in format_summary(flow)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_new_uploads_get_a_prediction_and_every_upload_an_answer(flow: FlowResult) -> None:
+    steps = {s.command: s for s in flow.refit}
+    classifier = steps["PromoteClassifier"].report["promoted"]
+    new = flow.features[flow.features["label"].isna()]
+    assert len(new) == CLASSES and set(new["classifier_version"]) == {classifier}
+    assert new["predicted_label"].notna().all()
+    uploads = {uri.split("/", 3)[3] for uri in flow.uploads}  # the object keys
+    assert set(flow.answers) == uploads
+    statuses = {key: a["status"] for key, a in flow.answers.items()}
+    assert sorted(k for k, s in statuses.items() if s == "error") == sorted(
+        f"uploads/{u.key}" for u in bad_uploads()
+    )
+    fresh = {k: a for k, a in flow.answers.items() if Path(k).name.startswith("new-")}
+    assert len(fresh) == CLASSES and all(
+        a["status"] == "ok" and a["classifier_version"] == classifier for a in fresh.values()
+    )
+    right = sum(a["label"].replace(" ", "-") in k for k, a in fresh.items())
+    # Trained on 2 photos per class here (the quality bar, 38 classes x 40, is in tests/spark_app).
+    assert right >= 3, fresh
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 def test_the_batches_themselves_fitted_nothing(flow: FlowResult) -> None:
-    # Before the refit, the only versions in the model folder would be the refit's own.
-    (run,) = flow.executions
-    assert run.exit_code == 0
+    assert all(run.exit_code == 0 for run in flow.executions)
     models = (
         flow.local_copy.parent.parent / flow.spec.names.artifacts_bucket / flow.spec.config.pca_models_prefix
     )
