@@ -66,6 +66,8 @@ def placeholders(
         "repository_arn": ecr_repository_arn(spec.region, spec.account, repo_props["RepositoryName"]),
         "budget": names.budget,
         "state_machine": names.state_machine,
+        "refit_state_machine": names.refit_state_machine,
+        "glue_database": names.glue_database,
     }
 
 

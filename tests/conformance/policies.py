@@ -20,6 +20,8 @@ from tests.e2e.cdk_stack import TemplateResolver
 
 SIMULATOR = REPO_ROOT / "tests" / "conformance" / "iam_simulate.mjs"
 STATE_MACHINE = "state_machine"
+REFIT_STATE_MACHINE = "refit_state_machine"
+REFIT_SUFFIX = "-pca-refit"
 #: Principal key prefix for AWS service principals, e.g. ``service:cloudwatch.amazonaws.com``.
 SERVICE = "service:"
 SESSION = "conformance"
@@ -84,7 +86,12 @@ class PolicySet:
                 principal.policies += [
                     resolver.resolve(p["PolicyDocument"]) for p in props.get("Policies", [])
                 ]
-                if props.get("ManagedPolicyArns") and key in (JOB, INGEST, STATE_MACHINE):
+                if props.get("ManagedPolicyArns") and key in (
+                    JOB,
+                    INGEST,
+                    STATE_MACHINE,
+                    REFIT_STATE_MACHINE,
+                ):
                     raise AssertionError(
                         f"{key} has managed policies: the suite cannot evaluate them offline"
                     )
@@ -126,7 +133,8 @@ class PolicySet:
                 if "emr-serverless.amazonaws.com" in services:
                     keys[logical] = JOB
             elif resource["Type"] == "AWS::StepFunctions::StateMachine":
-                keys[props["RoleArn"]["Fn::GetAtt"][0]] = STATE_MACHINE
+                refit = str(props.get("StateMachineName", "")).endswith(REFIT_SUFFIX)
+                keys[props["RoleArn"]["Fn::GetAtt"][0]] = REFIT_STATE_MACHINE if refit else STATE_MACHINE
             elif resource["Type"] == "AWS::Lambda::Function" and props.get("Handler", "").startswith(
                 "lambdas.ingest"
             ):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.platform import placeholders, platform_requests
-from tests.conformance.policies import STATE_MACHINE, Decision, PolicySet
+from tests.conformance.policies import REFIT_STATE_MACHINE, STATE_MACHINE, Decision, PolicySet
 from tests.conformance.recorder import INGEST, JOB, read_calls, recording
 from tests.conformance.requests import IamRequest, UnknownOperation, requests_from_call
 from tests.e2e.local_flow import FlowResult, bad_uploads, run_flow, sample_uploads
@@ -75,6 +75,12 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
     assert seen[(JOB, "PutObject")] >= 2  # features and errors Parquet (+ the PCA model, the summary)
     # The Lambda: one manifest and one execution for the batch.
     assert seen[(INGEST, "PutObject")] == 1 and seen[(INGEST, "StartExecution")] == 1
+    # The batch registers its partitions in the catalog and writes one answer per upload.
+    assert seen[(JOB, "BatchCreatePartition")] == 2
+    answers = [
+        c for c in evaluated.calls if c["params"].get("Key", "").startswith(spec.config.answers_prefix)
+    ]
+    assert len(answers) == PHOTOS + 2
     keys = {(c["principal"], c["params"].get("Key", "")) for c in evaluated.calls}
     assert any(p == JOB and k.startswith(spec.config.features_prefix) for p, k in keys)
     assert any(p == INGEST and k.startswith(spec.config.manifests_prefix) for p, k in keys)
@@ -236,7 +242,7 @@ def test_calls_map_to_the_iam_actions_aws_authorizes() -> None:
 
 def test_platform_requests_name_a_known_principal_and_source() -> None:
     document = json.loads((Path(__file__).parent / "platform_requests.json").read_text())
-    principals = {JOB, INGEST, STATE_MACHINE, "publisher", "nobody"}
+    principals = {JOB, INGEST, STATE_MACHINE, REFIT_STATE_MACHINE, "publisher", "nobody"}
     for entry in document["requests"]:
         assert entry["expect"] in ("allow", "deny"), entry["id"]
         assert entry["principal"] in principals or entry["principal"].startswith("service:"), entry["id"]
