@@ -24,9 +24,12 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install the CDK CLI (once)
 
-demo: $(VENV)/.installed  ## run the pipeline on the bundled sample (data/sample) into out/demo
+demo: $(VENV)/.installed  ## bundled sample: features + PCA, classifier (Training -> Test accuracy), answers, in out/demo
 	rm -rf out/demo
-	$(PY) -m spark_app --input data/sample --output out/demo --pca-variance 0.95 --pca-fit-any-size --report out/demo/report
+	$(PY) -m spark_app --input data/sample --output out/demo --batch-id sample --pca-variance 0.95 --pca-fit-any-size --report out/demo/report
+	$(PY) -m spark_app pca promote --pca-model-dir out/demo/pca_models
+	$(PY) -m spark_app classifier train --store out/demo --classifier-dir out/demo/classifiers --train-from-path Training --validation-from-path Test --min-per-class 3 --promote
+	$(PY) -m spark_app --input data/sample/Test --output out/demo --batch-id predict-test --pca-model latest --pca-model-dir out/demo/pca_models --classifier latest --classifier-dir out/demo/classifiers --answers out/demo/answers
 
 test: setup  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -q

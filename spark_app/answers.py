@@ -25,11 +25,12 @@ def answer_key(path: str, input_root: str | None = None) -> str:
     to the input folder (or the file name)."""
     if storage.is_s3_uri(path):
         return storage.split_s3_uri(path)[1]
-    if input_root:
+    if input_root and not storage.is_s3_uri(input_root):
         try:
             return (
-                PurePosixPath(str(storage.local_path(path)))
-                .relative_to(str(storage.local_path(input_root)))
+                storage.local_path(path)
+                .resolve()
+                .relative_to(storage.local_path(input_root).resolve())
                 .as_posix()
             )
         except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,7 @@ def test_answers_fall_back_to_unknown_below_the_threshold() -> None:
 def test_answer_keys_and_documents() -> None:
     assert answer_key("s3://ingest/uploads/Apple/x.jpg") == "uploads/Apple/x.jpg"
     assert answer_key("/data/in/Apple/x.jpg", "/data/in") == "Apple/x.jpg"
+    assert answer_key(str(Path("data/in/Apple/x.jpg").resolve()), "data/in") == "Apple/x.jpg"  # relative root
     assert answer_key("/elsewhere/x.jpg", "/data/in") == "x.jpg"
     ok = prediction_answer(
         {
