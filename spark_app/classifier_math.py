@@ -51,6 +51,14 @@ def nearest_neighbour_predictions(train_x: np.ndarray, train_y: np.ndarray, test
     return np.asarray(train_y)[np.argmax(unit(test_x) @ unit(train_x).T, axis=1)]
 
 
+def softmax_probabilities(x: np.ndarray, weights: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """Multinomial logistic regression: ``softmax(x · Wᵀ + b)`` per row (numerically stable)."""
+    logits = np.asarray(x, dtype=np.float64) @ np.asarray(weights, dtype=np.float64).T + intercepts
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def top3_answer(
     probabilities: np.ndarray, labels: list[str], threshold: float
 ) -> tuple[str, float, list[str], list[float]]:

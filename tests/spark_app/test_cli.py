@@ -31,7 +31,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def _copy_sample_class(root: Path, label: str, count: int) -> None:
     """The first ``count`` bundled images of one class, under ``root/<label>/``."""
     (root / label).mkdir(parents=True)
-    for source in sorted((BUNDLED_SAMPLE / label).glob("*.jpg"))[:count]:
+    for source in sorted((BUNDLED_SAMPLE / "Training" / label).glob("*.jpg"))[:count]:
         (root / label / source.name).write_bytes(source.read_bytes())
 
 

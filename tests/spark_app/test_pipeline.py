@@ -297,3 +297,31 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     unsure = run(RunConfig(**{**config.__dict__, "confidence_threshold": 1.0, "batch_id": "unsure"}), spark)
     assert unsure.unknown_predictions == 4
     assert set(_read(tmp_path / "out", "features", "unsure")["predicted_label"]) == {"unknown"}
+
+
+def test_numpy_prediction_equals_the_pyspark_model(trained, spark, main_run) -> None:
+    """The batch's NumPy softmax gives the probabilities of LogisticRegressionModel.transform."""
+    import numpy as np
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+
+    from spark_app.classifier_math import softmax_probabilities
+
+    result, _ = trained
+    loaded = classifier.load_classifier(result.uri)
+    sample = (
+        spark.read.parquet(f"{main_run[0].output}/features").select("path", "features").limit(20).toPandas()
+    )
+    rows = spark.createDataFrame(sample, "path string, features array<float>")
+    expected = (
+        loaded.model.transform(rows.withColumn(classifier.VECTOR, array_to_vector("features")))
+        .select("path", vector_to_array("probability").alias("p"))
+        .toPandas()
+        .set_index("path")
+        .loc[sample["path"]]
+    )
+    weights = loaded.model.coefficientMatrix.toArray()
+    intercepts = loaded.model.interceptVector.toArray()
+    ours = softmax_probabilities(np.stack(sample["features"].to_numpy()), weights, intercepts)
+    np.testing.assert_allclose(ours, np.stack(expected["p"].to_numpy()), atol=1e-5)
+    predicted = classifier.predict(rows, loaded, 0.5).toPandas().set_index("path").loc[sample["path"]]
+    assert predicted["predicted_label"].tolist() == [loaded.labels[i] for i in ours.argmax(axis=1)]
