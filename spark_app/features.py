@@ -22,6 +22,7 @@ from spark_app import schema, storage
 from spark_app.backends import FeatureExtractor, ModelPayload, get_extractor
 from spark_app.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image, preprocess
 from spark_app.formats import is_supported_name, unsupported_reason
+from spark_app.heads import Heads, with_heads
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -29,7 +30,7 @@ DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 DEFAULT_READ_THREADS = 8
 
 #: Columns produced per input file (Spark DDL, in order): see spark_app.schema.
-EXTRACT_SCHEMA_DDL = schema.ddl(schema.EXTRACTED)
+EXTRACT_SCHEMA_DDL = schema.ddl(schema.EXTRACTED_WITH_HEADS)
 
 # Error stages, in pipeline order.
 STAGE_FORMAT = "format"
@@ -150,11 +151,13 @@ def make_partition_fn(
     load_payload: Callable[[], ModelPayload],
     settings: ExtractSettings,
     on_model_built: Callable[[], None] | None = None,
+    heads: Heads | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """``mapInPandas`` function: bounded batches, model built once per Python worker.
 
     ``load_payload`` returns the broadcast value (called on the executor only when this
-    worker has no model for ``payload_key`` yet); ``on_model_built`` counts builds.
+    worker has no model for ``payload_key`` yet); ``on_model_built`` counts builds; ``heads``
+    (a promoted PCA basis and classifier) are applied to each batch in NumPy.
     """
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -163,6 +166,7 @@ def make_partition_fn(
             on_model_built()
         for frame in frames:
             for start in range(0, len(frame), settings.batch_size):
-                yield extract_frame(frame.iloc[start : start + settings.batch_size], extractor, settings)
+                batch = extract_frame(frame.iloc[start : start + settings.batch_size], extractor, settings)
+                yield with_heads(batch, heads)
 
     return run

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from spark_app import schema, storage
 from spark_app.answers import answer_key, error_answer, prediction_answer, write_answers
 from spark_app.backends import LITERT, ModelPayload
@@ -21,7 +23,6 @@ from spark_app.classifier import (
     PREDICTION_SCHEMA,
     LoadedClassifier,
     load_classifier,
-    no_prediction,
     predict,
     resolve_classifier,
 )
@@ -35,6 +36,7 @@ from spark_app.features import (
     ExtractSettings,
     make_partition_fn,
 )
+from spark_app.heads import RAW, Heads
 from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
 from spark_app.manifest import BATCH_ID_PREFIX
 from spark_app.model_payload import prepare_payload
@@ -222,8 +224,12 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     def add_build() -> None:
         builds.add(1)
 
+    # A promoted basis and classifier are applied where the features are: in the extraction pass.
+    pca, pca_path, pca_note = _promoted_pca(config) if config.pca_model else (None, None, None)
+    classifier = _classifier_for_batch(config)
+    heads = _heads(pca, classifier, config.confidence_threshold)
     cache_key = (payload.backend, payload.model_version, payload.num_threads)
-    partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build)
+    partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, heads)
     partitions = max(
         1, min(len(items), max(sc.defaultParallelism * 2, math.ceil(len(items) / config.files_per_partition)))
     )
@@ -242,29 +248,23 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
         raise RuntimeError(f"accounting mismatch: {n_images} rows + {n_errors} errors != {len(items)} inputs")
     _log(f"features: {n_images} images, {n_errors} errors")
 
-    ok = extracted.filter(F.col("error").isNull()).withColumn("features_vector", array_to_vector("features"))
-    pca, pca_path, pca_note = _pca_for_batch(config, ok, n_images, payload.model_version)
+    ok = extracted.filter(F.col("error").isNull())
+    if not config.pca_model:  # a one-off folder run fits its own basis (two passes over the features)
+        vectors = ok.withColumn("features_vector", array_to_vector("features"))
+        pca, pca_path, pca_note = _fit_pca_on_run(config, vectors, n_images, payload.model_version)
+        if pca is not None:
+            ok = (
+                pca.model.transform(vectors)
+                .withColumn("pca", vector_to_array("pca_vector", "float32"))
+                .withColumn("pca_version", F.lit(pca.version))
+            )
+    if classifier is not None and not (heads and heads.predicts):
+        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # a PCA-input
     processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
-    if pca is not None:
-        ok = pca.model.transform(ok).withColumn("pca", vector_to_array("pca_vector", "float32"))
-    else:
-        ok = ok.withColumn("pca", F.lit(None).cast("array<float>"))
-    added = {
-        "model_version": F.lit(payload.model_version),
-        "pca_version": F.lit(pca.version if pca else None).cast("string"),
-        "processed_at": processed_at,
-    }
+    added = {"model_version": F.lit(payload.model_version), "processed_at": processed_at}
     rows = ok.select(
-        *[
-            added[c].alias(c) if c in added else F.col(c)
-            for c in FEATURE_COLUMNS
-            if c not in _PREDICTION_COLUMNS
-        ],
+        *[added[c].alias(c) if c in added else F.col(c) for c in FEATURE_COLUMNS],
         F.lit(batch_id).alias(PARTITION_COLUMN),
-    )
-    classifier = _classifier_for_batch(config)
-    rows = _with_predictions(rows, classifier, config.confidence_threshold).select(
-        *FEATURE_COLUMNS, PARTITION_COLUMN
     )
     errors = extracted.filter(F.col("error").isNotNull()).select(
         *[added[c].alias(c) if c in added else F.col(c) for c in ERROR_COLUMNS],
@@ -332,24 +332,28 @@ def _forward_s3_settings(sc: Any) -> None:
             sc.environment[name] = os.environ[name]
 
 
-def _pca_for_batch(
+def _promoted_pca(config: RunConfig) -> tuple[PcaResult | None, str | None, str | None]:
+    """(basis, its URI, why there is none) for ``--pca-model``, resolved before the batch starts.
+
+    A batch never fits when a basis is asked for: with none promoted yet its rows get no ``pca``
+    (``pca fit`` + ``pca promote`` + ``pca backfill`` give every batch one basis).
+    """
+    version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
+    if version_uri is not None:
+        _log(f"PCA: projecting on {version_uri} (in the extraction pass)")
+        return load_pca(version_uri, "features_vector", "pca_vector"), version_uri, None
+    note = f"no promoted PCA basis in {config.pca_dir} yet: features written without pca"
+    _log(f"PCA: {note}")
+    return None, None, note
+
+
+def _fit_pca_on_run(
     config: RunConfig, ok: Any, n_images: int, model_version: str
 ) -> tuple[PcaResult | None, str | None, str | None]:
-    """(basis, its URI, why there is none): the given or promoted basis, or a fit on this run.
+    """(basis, its URI, why there is none) fitted on this run's own images (no ``--pca-model``).
 
-    A batch never fits when a basis is asked for (``--pca-model``): with none promoted yet its rows
-    get no ``pca`` (``pca fit`` + ``pca promote`` + ``pca backfill`` give every batch one basis).
-    Fitting on the run's own images needs enough of them (see ``pca_store.enough_images``) unless
-    ``pca_fit_any_size``, and never promotes what it fits.
+    Needs enough images (see ``pca_store.enough_images``) unless ``pca_fit_any_size``; never promotes.
     """
-    if config.pca_model:
-        version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
-        if version_uri is not None:
-            _log(f"PCA: reusing {version_uri}")
-            return load_pca(version_uri, "features_vector", "pca_vector"), version_uri, None
-        note = f"no promoted PCA basis in {config.pca_dir} yet: features written without pca"
-        _log(f"PCA: {note}")
-        return None, None, note
     minimum = 2 if config.pca_fit_any_size else max(2, config.pca_min_images)
     if n_images < minimum:
         note = f"{n_images} images, fewer than the {minimum} needed to fit a basis on this run"
@@ -377,6 +381,22 @@ def _pca_for_batch(
     return pca, path, None
 
 
+def _heads(pca: PcaResult | None, classifier: LoadedClassifier | None, threshold: float) -> Heads | None:
+    """The promoted basis and classifier as NumPy arrays, applied in the extraction pass."""
+    if pca is None and classifier is None:
+        return None
+    return Heads(
+        pca_components=np.asarray(pca.model.pc.toArray(), dtype=np.float32) if pca else None,
+        pca_version=pca.version if pca else None,
+        classifier_weights=classifier.model.coefficientMatrix.toArray() if classifier else None,
+        classifier_intercepts=classifier.model.interceptVector.toArray() if classifier else None,
+        classifier_labels=tuple(classifier.labels) if classifier else (),
+        classifier_features=classifier.features if classifier else RAW,
+        classifier_version=classifier.version if classifier else None,
+        threshold=threshold,
+    )
+
+
 def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
     """The classifier to predict with: the given or promoted version, or None (no prediction yet)."""
     if not config.classifier:
@@ -387,11 +407,6 @@ def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
         return None
     _log(f"classifier: predicting with {uri}")
     return load_classifier(uri)
-
-
-def _with_predictions(rows: Any, classifier: LoadedClassifier | None, threshold: float) -> Any:
-    """The rows with the prediction columns (nulls without a classifier: one schema for every batch)."""
-    return predict(rows, classifier, threshold) if classifier else no_prediction(rows)
 
 
 def _answer_uploads(

@@ -30,6 +30,10 @@ PREDICTION = (
     ("classifier_version", "string"),
 )
 
+#: What the extraction pass returns: the extracted columns plus the heads applied in NumPy
+#: (``spark_app/heads.py``: null when no basis or classifier was promoted before the batch).
+EXTRACTED_WITH_HEADS = (*EXTRACTED, ("pca", "array<float>"), ("pca_version", "string"), *PREDICTION)
+
 #: ``features/``: one row per image.
 FEATURES = (
     ("image_id", "string"),

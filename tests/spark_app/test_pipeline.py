@@ -7,6 +7,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -325,3 +326,25 @@ def test_numpy_prediction_equals_the_pyspark_model(trained, spark, main_run) -> 
     np.testing.assert_allclose(ours, np.stack(expected["p"].to_numpy()), atol=1e-5)
     predicted = classifier.predict(rows, loaded, 0.5).toPandas().set_index("path").loc[sample["path"]]
     assert predicted["predicted_label"].tolist() == [loaded.labels[i] for i in ours.argmax(axis=1)]
+
+
+def test_the_extraction_pass_projects_like_pyspark_pca(spark, tmp_path) -> None:
+    """A promoted basis applied in NumPy during extraction = PCAModel.transform after it (two passes)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in real_images(12):
+        (folder / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+    output = tmp_path / "out"
+    fitted = run(
+        RunConfig(input=str(folder), output=str(output), batch_id="fit", pca_k=4, pca_fit_any_size=True),
+        spark,
+    )
+    promote(str(output / "pca_models"), fitted.pca_version)
+    reused = run(
+        RunConfig(input=str(folder), output=str(output), batch_id="reuse", pca_model="latest"), spark
+    )
+    assert reused.pca_version == fitted.pca_version and not reused.pca_fitted
+    two_pass = _read(output, "features", "fit").set_index("path")["pca"]
+    one_pass = _read(output, "features", "reuse").set_index("path")["pca"]
+    for path in two_pass.index:
+        np.testing.assert_allclose(one_pass[path], two_pass[path], rtol=1e-4, atol=1e-4)
