@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -23,14 +22,13 @@ from spark_app.classifier import (
     ClassifierError,
 )
 from spark_app.registry import NEWEST, PromotionError, promote
+from spark_app.subcommands import common_options, positive_int, promotion_json, spark_session, use_endpoint
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
-    common.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
+    common = common_options()
     parser = argparse.ArgumentParser(prog="spark_app classifier", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -38,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--store", required=True, help="feature store root (the job's --output)")
     train.add_argument("--classifier-dir", required=True, help="where classifier versions are saved")
     train.add_argument("--features", choices=FEATURE_KINDS, default=RAW, help="raw 1280-d features or pca")
-    train.add_argument("--min-per-class", type=int, default=DEFAULT_MIN_PER_CLASS)
+    train.add_argument("--min-per-class", type=positive_int, default=DEFAULT_MIN_PER_CLASS)
     train.add_argument("--train-from-path", help="train on rows whose path has this folder (e.g. Training)")
     train.add_argument(
         "--validation-from-path", help="validate on rows whose path has this folder (e.g. Test)"
@@ -70,12 +68,11 @@ def summary_lines(metrics: dict) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.s3_endpoint_url:
-        os.environ[storage.ENDPOINT_ENV] = args.s3_endpoint_url
+    use_endpoint(args)
     try:
         if args.command == "promote":
             done = promote(args.classifier_dir, args.version, force=args.force, marker=METRICS_FILE)
-            print(json.dumps({"promoted": done.current, "previous": done.previous, "changed": done.changed}))
+            print(promotion_json(done))
             return EXIT_OK
         return _train(args)
     except (ClassifierError, PromotionError, storage.StorageError) as exc:
@@ -84,15 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pyspark.sql import SparkSession
-
     from spark_app.classifier import train
-    from spark_app.session import build_session, ship_package
 
-    already_running = SparkSession.getActiveSession() is not None
-    spark = build_session("fruits-classifier", master=args.master, arrow_batch_rows=1024)
-    ship_package(spark)
-    try:
+    with spark_session("fruits-classifier", args.master, arrow_batch_rows=1024) as spark:
         trained = train(
             spark,
             args.store,
@@ -103,9 +94,6 @@ def _train(args: argparse.Namespace) -> int:
             validation_path=args.validation_from_path,
             validation_percent=args.validation_percent,
         )
-    finally:
-        if not already_running:
-            spark.stop()
     if args.promote:
         promote(args.classifier_dir, trained.version, marker=METRICS_FILE)
     print("\n".join([*summary_lines(trained.metrics), f"saved          {trained.uri}"]), flush=True)

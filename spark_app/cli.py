@@ -24,16 +24,10 @@ from spark_app.pipeline import (
     execute,
     prepare,
 )
+from spark_app.subcommands import positive_int
 from spark_app.weights import DEFAULT_WEIGHTS, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _variance(text: str) -> float:
@@ -67,12 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default=LITERT, help="inference backend")
     parser.add_argument(
         "--threads-per-worker",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="inference threads per Python worker (default 1: one worker per core)",
     )
     k_or_variance = parser.add_mutually_exclusive_group()
-    k_or_variance.add_argument("--pca-k", type=_positive_int, help="number of PCA components")
+    k_or_variance.add_argument("--pca-k", type=positive_int, help="number of PCA components")
     k_or_variance.add_argument(
         "--pca-variance",
         type=_variance,
@@ -85,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pca-min-images",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MIN_IMAGES,
         help=f"fit on this run's images only with at least this many (default {DEFAULT_MIN_IMAGES}), "
         "and 4 per component",
@@ -125,21 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_BATCH_SIZE,
         help="images decoded and inferred together per worker",
     )
-    parser.add_argument("--files-per-partition", type=_positive_int, default=DEFAULT_FILES_PER_PARTITION)
+    parser.add_argument("--files-per-partition", type=positive_int, default=DEFAULT_FILES_PER_PARTITION)
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help="reject images with more pixels (decompression-bomb guard)",
     )
-    parser.add_argument("--max-file-bytes", type=_positive_int, default=DEFAULT_MAX_FILE_BYTES)
+    parser.add_argument("--max-file-bytes", type=positive_int, default=DEFAULT_MAX_FILE_BYTES)
     parser.add_argument(
         "--read-threads",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_READ_THREADS,
         help="concurrent object reads per Python worker (hides S3 latency)",
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -19,21 +18,13 @@ from spark_app import storage
 from spark_app.pca import NATIVE, SOLVERS, PcaError
 from spark_app.pca_store import DEFAULT_MIN_IMAGES
 from spark_app.registry import NEWEST, promote
+from spark_app.subcommands import common_options, positive_int, promotion_json, spark_session, use_endpoint
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
-    common.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
+    common = common_options()
     parser = argparse.ArgumentParser(prog="spark_app pca", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -41,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--store", required=True, help="feature store root (the job's --output)")
     fit.add_argument("--pca-model-dir", required=True, help="where PCA versions are saved")
     size = fit.add_mutually_exclusive_group()
-    size.add_argument("--pca-k", type=_positive_int)
+    size.add_argument("--pca-k", type=positive_int)
     size.add_argument("--pca-variance", type=float)
-    fit.add_argument("--min-images", type=_positive_int, default=DEFAULT_MIN_IMAGES)
+    fit.add_argument("--min-images", type=positive_int, default=DEFAULT_MIN_IMAGES)
     fit.add_argument(
-        "--sample-cap", type=_positive_int, help="fit on at most this many images (deterministic)"
+        "--sample-cap", type=positive_int, help="fit on at most this many images (deterministic)"
     )
     fit.add_argument("--pca-solver", choices=SOLVERS, default=NATIVE)
     fit.add_argument("--promote", action="store_true", help="also promote the new version")
@@ -66,12 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.s3_endpoint_url:
-        os.environ[storage.ENDPOINT_ENV] = args.s3_endpoint_url
+    use_endpoint(args)
     try:
         if args.command == "promote":
             done = promote(args.pca_model_dir, args.version, force=args.force)
-            print(json.dumps({"promoted": done.current, "previous": done.previous, "changed": done.changed}))
+            print(promotion_json(done))
             return EXIT_OK
         return _with_spark(args)
     except (PcaError, storage.StorageError) as exc:
@@ -80,15 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_spark(args: argparse.Namespace) -> int:
-    from pyspark.sql import SparkSession
-
     from spark_app.pca_store import backfill, fit_over_store
-    from spark_app.session import build_session, ship_package
 
-    already_running = SparkSession.getActiveSession() is not None  # e.g. called from a notebook or test
-    spark = build_session("fruits-pca", master=args.master, arrow_batch_rows=256)
-    ship_package(spark)
-    try:
+    with spark_session("fruits-pca", args.master, arrow_batch_rows=256) as spark:
         if args.command == "fit":
             fitted = fit_over_store(
                 spark,
@@ -116,8 +100,5 @@ def _with_spark(args: argparse.Namespace) -> int:
                 "rewritten": report.rewritten,
                 "skipped": report.skipped,
             }
-    finally:
-        if not already_running:
-            spark.stop()
     print(json.dumps(out, sort_keys=True))
     return EXIT_OK
