@@ -22,7 +22,14 @@ from spark_app.classifier import (
     ClassifierError,
 )
 from spark_app.registry import NEWEST, PromotionError, promote
-from spark_app.subcommands import common_options, positive_int, promotion_json, spark_session, use_endpoint
+from spark_app.subcommands import (
+    common_options,
+    configure_logging,
+    positive_int,
+    promotion_json,
+    spark_session,
+    use_endpoint,
+)
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -67,6 +74,7 @@ def summary_lines(metrics: dict) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
     args = build_parser().parse_args(argv)
     use_endpoint(args)
     try:

@@ -24,7 +24,7 @@ from spark_app.pipeline import (
     execute,
     prepare,
 )
-from spark_app.subcommands import positive_int
+from spark_app.subcommands import configure_logging, positive_int
 from spark_app.weights import DEFAULT_WEIGHTS, WeightsError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -171,7 +171,7 @@ def format_summary(summary: RunSummary) -> str:
             if summary.errors
             else ""
         ),
-        f"throughput     {summary.images_per_second:.1f} files/s ({summary.seconds:.1f} s in all)",
+        f"throughput     {summary.files_per_second:.1f} files/s ({summary.seconds:.1f} s in all)",
         f"model          {summary.model_version} (built {summary.model_builds}x on workers)",
     ]
     if summary.pca_version:
@@ -198,6 +198,7 @@ def format_summary(summary: RunSummary) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run, print the summary; user mistakes exit 2 with one clear line."""
+    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_local_paths(parser, args)

@@ -18,7 +18,14 @@ from spark_app import storage
 from spark_app.pca import NATIVE, SOLVERS, PcaError
 from spark_app.pca_store import DEFAULT_MIN_IMAGES
 from spark_app.registry import NEWEST, promote
-from spark_app.subcommands import common_options, positive_int, promotion_json, spark_session, use_endpoint
+from spark_app.subcommands import (
+    common_options,
+    configure_logging,
+    positive_int,
+    promotion_json,
+    spark_session,
+    use_endpoint,
+)
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -56,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
     args = build_parser().parse_args(argv)
     use_endpoint(args)
     try:

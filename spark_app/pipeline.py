@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -44,6 +45,8 @@ from spark_app.partitions import delete_partition, replace_partition
 from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
+
+log = logging.getLogger("fruits")
 
 FEATURES_DIR = "features"
 ERRORS_DIR = "errors"
@@ -119,7 +122,7 @@ class RunSummary:
     images: int
     errors: int
     seconds: float
-    images_per_second: float
+    files_per_second: float  # inputs (images and failed files) per second, start to end
     model_version: str
     model_builds: int
     pca_version: str | None
@@ -165,10 +168,6 @@ def discover(config: RunConfig) -> list[InputItem]:
     return items
 
 
-def _log(message: str) -> None:
-    print(f"[fruits] {message}", flush=True)
-
-
 @dataclass(frozen=True)
 class PreparedRun:
     """What the driver settles before Spark starts: the files, the batch id, the model."""
@@ -184,7 +183,7 @@ def prepare(config: RunConfig) -> PreparedRun:
     """List inputs and load the verified model; user mistakes fail here, before Spark starts."""
     started = time.perf_counter()
     batch_id = config.batch_id or default_batch_id(config)
-    _log(f"batch {batch_id}: listing {config.manifest or config.input}")
+    log.info(f"batch {batch_id}: listing {config.manifest or config.input}")
     items = discover(config)
     for target in (config.output, config.pca_dir):
         try:
@@ -206,13 +205,53 @@ def run(config: RunConfig, spark: Any) -> RunSummary:
 
 
 def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
-    """Features, PCA and outputs for a prepared batch."""
-    from pyspark.ml.functions import array_to_vector, vector_to_array
-    from pyspark.sql import functions as F
+    """Features, PCA, prediction and outputs for a prepared batch, step by step."""
+    config, batch_id = prepared.config, prepared.batch_id
+    # A promoted basis and classifier are applied where the features are: in the extraction pass.
+    basis = _promoted_pca(config) if config.pca_model else _NO_BASIS
+    classifier = _classifier_for_batch(config)
+    heads = _heads(basis[0], classifier, config.confidence_threshold)
+    extraction = _extract(spark, prepared, heads)
+    counts = _count_outcomes(extraction.frame, len(prepared.items))
+    ok = extraction.frame.filter("error IS NULL")
+    if not config.pca_model:
+        ok, basis = _fit_and_project(config, ok, counts.images, prepared.payload.model_version)
+    if classifier is not None and not (heads and heads.predicts):
+        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # PCA input
+    rows, errors = _output_frames(extraction.frame, ok, prepared.payload.model_version, batch_id)
+    paths = _write_outputs(spark, config.output, batch_id, rows, errors, counts)
+    answered = _answer_uploads(config, rows, errors, batch_id, classifier) if config.answers else (0, 0)
+    extraction.frame.unpersist()
+    summary = _summarize(prepared, extraction.builds.value, counts, basis, classifier, answered, paths)
+    _finish(spark, config, summary, basis[0])
+    return summary
+
+
+_NO_BASIS: tuple[PcaResult | None, str | None, str | None] = (None, None, None)
+
+
+@dataclass(frozen=True)
+class _Extraction:
+    """The persisted per-file frame of the extraction pass and its model-build counter."""
+
+    frame: Any
+    builds: Any
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Images and failed files of a batch (they always add up to its inputs)."""
+
+    images: int
+    errors: int
+    by_stage: dict[str, int]
+
+
+def _extract(spark: Any, prepared: PreparedRun, heads: Heads | None) -> _Extraction:
+    """Read, decode, infer (and apply ``heads``) in ``mapInPandas`` over bounded batches of URIs."""
     from pyspark.storagelevel import StorageLevel
 
-    config, batch_id, items, payload = prepared.config, prepared.batch_id, prepared.items, prepared.payload
-    started = prepared.started
+    config, items, payload = prepared.config, prepared.items, prepared.payload
     sc = spark.sparkContext
     _forward_s3_settings(sc)
     broadcast = sc.broadcast(payload)
@@ -224,83 +263,119 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     def add_build() -> None:
         builds.add(1)
 
-    # A promoted basis and classifier are applied where the features are: in the extraction pass.
-    pca, pca_path, pca_note = _promoted_pca(config) if config.pca_model else (None, None, None)
-    classifier = _classifier_for_batch(config)
-    heads = _heads(pca, classifier, config.confidence_threshold)
     cache_key = (payload.backend, payload.model_version, payload.num_threads)
     partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, heads)
     partitions = max(
         1, min(len(items), max(sc.defaultParallelism * 2, math.ceil(len(items) / config.files_per_partition)))
     )
-    _log(
-        f"{len(items)} files in {partitions} partitions; backend {config.backend}, "
-        f"model {payload.model_version}"
-    )
+    log.info(f"{len(items)} files in {partitions} partitions; {config.backend}, {payload.model_version}")
     listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
-    extracted = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL).persist(StorageLevel.MEMORY_AND_DISK)
+    return _Extraction(frame, builds)
+
+
+def _count_outcomes(extracted: Any, inputs: int) -> _Counts:
+    """Images and errors by stage; refuses a batch whose outcomes do not add up to its inputs."""
     by_stage = {
         row["error_stage"]: row["count"] for row in extracted.groupBy("error_stage").count().collect()
     }
-    n_images = by_stage.pop(None, 0)
-    n_errors = sum(by_stage.values())
-    if n_images + n_errors != len(items):
-        raise RuntimeError(f"accounting mismatch: {n_images} rows + {n_errors} errors != {len(items)} inputs")
-    _log(f"features: {n_images} images, {n_errors} errors")
+    images = by_stage.pop(None, 0)
+    errors = sum(by_stage.values())
+    if images + errors != inputs:
+        raise RuntimeError(f"accounting mismatch: {images} rows + {errors} errors != {inputs} inputs")
+    log.info(f"features: {images} images, {errors} errors")
+    return _Counts(images, errors, dict(sorted(by_stage.items())))
 
-    ok = extracted.filter(F.col("error").isNull())
-    if not config.pca_model:  # a one-off folder run fits its own basis (two passes over the features)
-        vectors = ok.withColumn("features_vector", array_to_vector("features"))
-        pca, pca_path, pca_note = _fit_pca_on_run(config, vectors, n_images, payload.model_version)
-        if pca is not None:
-            ok = (
-                pca.model.transform(vectors)
-                .withColumn("pca", vector_to_array("pca_vector", "float32"))
-                .withColumn("pca_version", F.lit(pca.version))
-            )
-    if classifier is not None and not (heads and heads.predicts):
-        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # a PCA-input
-    processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
-    added = {"model_version": F.lit(payload.model_version), "processed_at": processed_at}
-    rows = ok.select(
-        *[added[c].alias(c) if c in added else F.col(c) for c in FEATURE_COLUMNS],
-        F.lit(batch_id).alias(PARTITION_COLUMN),
-    )
-    errors = extracted.filter(F.col("error").isNotNull()).select(
-        *[added[c].alias(c) if c in added else F.col(c) for c in ERROR_COLUMNS],
-        F.lit(batch_id).alias(PARTITION_COLUMN),
-    )
-    features_path = storage.join_uri(config.output, FEATURES_DIR)
-    errors_path = storage.join_uri(config.output, ERRORS_DIR)
-    _write_partition(spark, rows, features_path, batch_id, empty=n_images == 0)
-    _write_partition(spark, errors, errors_path, batch_id, empty=n_errors == 0)
-    answered = _answer_uploads(config, rows, errors, batch_id, classifier) if config.answers else (0, 0)
-    extracted.unpersist()
 
-    elapsed = time.perf_counter() - started
-    summary = RunSummary(
+def _fit_and_project(
+    config: RunConfig, ok: Any, images: int, model_version: str
+) -> tuple[Any, tuple[PcaResult | None, str | None, str | None]]:
+    """A one-off folder run: fit a basis on its own images, then project them (a second pass)."""
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+
+    vectors = ok.withColumn("features_vector", array_to_vector("features"))
+    basis = _fit_pca_on_run(config, vectors, images, model_version)
+    pca = basis[0]
+    if pca is None:
+        return ok, basis
+    projected = (
+        pca.model.transform(vectors)
+        .withColumn("pca", vector_to_array("pca_vector", "float32"))
+        .withColumn("pca_version", F.lit(pca.version))
+    )
+    return projected, basis
+
+
+def _output_frames(extracted: Any, ok: Any, model_version: str, batch_id: str) -> tuple[Any, Any]:
+    """(features rows, error rows) in the datasets' column order, with the batch's partition column."""
+    from pyspark.sql import functions as F
+
+    added = {
+        "model_version": F.lit(model_version),
+        "processed_at": F.lit(datetime.now(UTC)).cast("timestamp"),
+    }
+
+    def columns(names: tuple[str, ...]) -> list[Any]:
+        return [added[c].alias(c) if c in added else F.col(c) for c in names] + [
+            F.lit(batch_id).alias(PARTITION_COLUMN)
+        ]
+
+    errors = extracted.filter(F.col("error").isNotNull()).select(*columns(ERROR_COLUMNS))
+    return ok.select(*columns(FEATURE_COLUMNS)), errors
+
+
+def _write_outputs(
+    spark: Any, output: str, batch_id: str, rows: Any, errors: Any, counts: _Counts
+) -> tuple[str, str]:
+    """Replace the batch's partitions of both datasets; returns their base paths."""
+    features_path = storage.join_uri(output, FEATURES_DIR)
+    errors_path = storage.join_uri(output, ERRORS_DIR)
+    _write_partition(spark, rows, features_path, batch_id, empty=counts.images == 0)
+    _write_partition(spark, errors, errors_path, batch_id, empty=counts.errors == 0)
+    return features_path, errors_path
+
+
+def _summarize(
+    prepared: PreparedRun,
+    builds: int,
+    counts: _Counts,
+    basis: tuple[PcaResult | None, str | None, str | None],
+    classifier: LoadedClassifier | None,
+    answered: tuple[int, int],
+    paths: tuple[str, str],
+) -> RunSummary:
+    """What the run did."""
+    pca, pca_path, pca_note = basis
+    batch_id, inputs = prepared.batch_id, len(prepared.items)
+    elapsed = time.perf_counter() - prepared.started
+    return RunSummary(
         batch_id=batch_id,
-        inputs=len(items),
-        images=n_images,
-        errors=n_errors,
+        inputs=inputs,
+        images=counts.images,
+        errors=counts.errors,
         seconds=round(elapsed, 3),
-        images_per_second=round(len(items) / elapsed, 2) if elapsed > 0 else 0.0,
-        model_version=payload.model_version,
-        model_builds=builds.value,
+        files_per_second=round(inputs / elapsed, 2) if elapsed > 0 else 0.0,
+        model_version=prepared.payload.model_version,
+        model_builds=builds,
         pca_version=pca.version if pca else None,
         pca_k=pca.k if pca else None,
         pca_fitted=bool(pca and pca.fitted),
         pca_fit_seconds=round(pca.fit_seconds, 3) if pca else None,
         explained_variance=round(float(sum(pca.explained_variance)), 6) if pca else None,
-        features_path=f"{features_path}/{PARTITION_COLUMN}={batch_id}",
-        errors_path=f"{errors_path}/{PARTITION_COLUMN}={batch_id}",
+        features_path=f"{paths[0]}/{PARTITION_COLUMN}={batch_id}",
+        errors_path=f"{paths[1]}/{PARTITION_COLUMN}={batch_id}",
         pca_model_path=pca_path,
-        errors_by_stage=dict(sorted(by_stage.items())),
+        errors_by_stage=counts.by_stage,
         pca_note=pca_note,
         classifier_version=classifier.version if classifier else None,
         answers_written=answered[0],
         unknown_predictions=answered[1],
     )
+
+
+def _finish(spark: Any, config: RunConfig, summary: RunSummary, pca: PcaResult | None) -> None:
+    """Report plots, catalog partitions and the run summary file."""
     if config.report_dir and pca is not None:
         from spark_app.report import write_report
 
@@ -308,9 +383,10 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     if config.glue_database:
         from spark_app.catalog import register_batch
 
-        summary.catalog_partitions = register_batch(config.glue_database, config.output, batch_id)
-    storage.write_text(storage.join_uri(config.output, RUNS_DIR, f"{batch_id}.json"), summary.to_json())
-    return summary
+        summary.catalog_partitions = register_batch(config.glue_database, config.output, summary.batch_id)
+    storage.write_text(
+        storage.join_uri(config.output, RUNS_DIR, f"{summary.batch_id}.json"), summary.to_json()
+    )
 
 
 #: Settings that Python workers need to reach an S3-compatible endpoint other than AWS.
@@ -340,10 +416,10 @@ def _promoted_pca(config: RunConfig) -> tuple[PcaResult | None, str | None, str 
     """
     version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
     if version_uri is not None:
-        _log(f"PCA: projecting on {version_uri} (in the extraction pass)")
+        log.info(f"PCA: projecting on {version_uri} (in the extraction pass)")
         return load_pca(version_uri, "features_vector", "pca_vector"), version_uri, None
     note = f"no promoted PCA basis in {config.pca_dir} yet: features written without pca"
-    _log(f"PCA: {note}")
+    log.info(f"PCA: {note}")
     return None, None, note
 
 
@@ -357,11 +433,11 @@ def _fit_pca_on_run(
     minimum = 2 if config.pca_fit_any_size else max(2, config.pca_min_images)
     if n_images < minimum:
         note = f"{n_images} images, fewer than the {minimum} needed to fit a basis on this run"
-        _log(f"PCA: skipped, {note}")
+        log.info(f"PCA: skipped, {note}")
         return None, None, note
     k = config.pca_k
     variance = None if k is not None else (config.pca_variance or DEFAULT_PCA_VARIANCE)
-    _log(f"PCA: fitting on {n_images} images ({'k=' + str(k) if k else f'variance target {variance}'})")
+    log.info(f"PCA: fitting on {n_images} images ({'k=' + str(k) if k else f'variance target {variance}'})")
     pca = fit_pca(
         ok,
         "features_vector",
@@ -374,7 +450,7 @@ def _fit_pca_on_run(
     )
     if not config.pca_fit_any_size and not enough_images(n_images, pca.k, config.pca_min_images):
         note = f"{n_images} images cannot support the k={pca.k} basis this run would need (4 per component)"
-        _log(f"PCA: discarded, {note}")
+        log.info(f"PCA: discarded, {note}")
         return None, None, note
     fitted_on = {"images": n_images, "batches": [config.batch_id] if config.batch_id else [], "run": True}
     path = save_pca(pca, config.pca_dir, make_latest=False, fitted_on=fitted_on)
@@ -403,9 +479,9 @@ def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
         return None
     uri = resolve_classifier(config.classifier, config.classifier_dir)
     if uri is None:
-        _log(f"classifier: none promoted in {config.classifier_dir} yet: rows get no prediction")
+        log.info(f"classifier: none promoted in {config.classifier_dir} yet: rows get no prediction")
         return None
-    _log(f"classifier: predicting with {uri}")
+    log.info(f"classifier: predicting with {uri}")
     return load_classifier(uri)
 
 
@@ -420,7 +496,7 @@ def _answer_uploads(
     pairs += [(answer_key(r["path"], config.input), error_answer(r, batch_id)) for r in failed]
     written = write_answers(config.answers, pairs)
     unknown = sum(1 for r in predicted if r["predicted_label"] == UNKNOWN)
-    _log(f"answers: {written} written to {config.answers} ({unknown} unknown)")
+    log.info(f"answers: {written} written to {config.answers} ({unknown} unknown)")
     return written, unknown
 
 

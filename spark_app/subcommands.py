@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -55,3 +57,14 @@ def spark_session(app_name: str, master: str | None, arrow_batch_rows: int) -> I
 def promotion_json(done: Promotion) -> str:
     """What ``promote`` prints."""
     return json.dumps({"promoted": done.current, "previous": done.previous, "changed": done.changed})
+
+
+def configure_logging() -> None:
+    """The job's progress lines (``[fruits] ...``) on standard output, once per process."""
+    logger = logging.getLogger("fruits")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[fruits] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

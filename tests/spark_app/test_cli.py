@@ -120,7 +120,7 @@ def test_summary_names_counts_and_outputs() -> None:
         images=8,
         errors=2,
         seconds=4.0,
-        images_per_second=2.5,
+        files_per_second=2.5,
         model_version="m@1",
         model_builds=2,
         pca_version="pca-k3",
