@@ -78,6 +78,12 @@ def sample_uploads(count: int, *, classes: int | None = None, sample_dir: Path =
     return [Upload(f"{p.parent.name}/{p.name}", p.read_bytes()) for p in chosen[:count]]
 
 
+def unlabelled_photos(classes: Sequence[str], test_dir: Path = SAMPLE_DIR.parent / "Test") -> list[Upload]:
+    """One unseen (Test) photo of each class, uploaded without a class folder (the production case)."""
+    photos = [sorted((test_dir / c).glob("*.jpg"))[0] for c in classes]
+    return [Upload(f"new-{p.parent.name.replace(' ', '-')}-{p.name}", p.read_bytes()) for p in photos]
+
+
 def bad_uploads(label: str = "Kiwi", sample_dir: Path = SAMPLE_DIR) -> list[Upload]:
     """A truncated JPEG and a text file, both named ``.jpg`` (so the Lambda passes them to Spark)."""
     photo = sorted(sample_dir.rglob("*.jpg"))[0].read_bytes()
@@ -757,6 +763,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep-running", action="store_true", help="keep the emulator up until Ctrl-C")
     parser.add_argument(
+        "--new-uploads",
+        type=int,
+        default=3,
+        help="after the refit, upload this many unlabelled photos, which get predictions (default 3)",
+    )
+    parser.add_argument(
         "--refit-min-images",
         type=int,
         default=8,
@@ -769,13 +781,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the flow; exit 1 when a job failed or an upload is not accounted for exactly once."""
     args = build_parser().parse_args(argv)
-    uploads = sample_uploads(args.images, classes=args.classes) + (bad_uploads() if args.bad_uploads else [])
+    photos = sample_uploads(args.images, classes=args.classes)
+    uploads = photos + (bad_uploads() if args.bad_uploads else [])
+    classes = sorted({u.key.split("/")[0] for u in photos})[: args.new_uploads]
     result = run_flow(
         uploads,
         out_dir=args.out,
         duplicate_delivery=args.duplicate_delivery,
         keep_running=args.keep_running,
         refit_min_images=args.refit_min_images or None,
+        after_refit=unlabelled_photos(classes) if args.refit_min_images else [],
     )
     problems = check(result)
     for problem in problems:

@@ -14,24 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.local_flow import (
-    REPO_ROOT,
     FlowResult,
-    Upload,
     bad_uploads,
     check,
     format_summary,
     run_flow,
     sample_uploads,
+    unlabelled_photos,
 )
 
 PHOTOS, CLASSES = 10, 5
-TEST_DIR = REPO_ROOT / "data" / "sample" / "Test"
-
-
-def unlabelled_test_photos(classes: list[str]) -> list[Upload]:
-    """One unseen photo of each class, uploaded without a class folder (the production case)."""
-    photos = [sorted((TEST_DIR / c).glob("*.jpg"))[0] for c in classes]
-    return [Upload(f"new-{p.parent.name.replace(' ', '-')}-{p.name}", p.read_bytes()) for p in photos]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +36,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
         duplicate_delivery=False,
         spark_logs_to_files=True,
         refit_min_images=8,
-        after_refit=unlabelled_test_photos(classes),
+        after_refit=unlabelled_photos(classes),
     )
 
 
