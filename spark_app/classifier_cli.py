@@ -21,13 +21,14 @@ from spark_app.classifier import (
     RAW,
     ClassifierError,
 )
-from spark_app.registry import NEWEST, PromotionError, promote
+from spark_app.registry import PromotionError, promote
 from spark_app.subcommands import (
-    common_options,
+    add_promote_command,
     configure_logging,
     positive_int,
     promotion_json,
     spark_session,
+    subcommand_parser,
     use_endpoint,
 )
 
@@ -35,9 +36,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = common_options()
-    parser = argparse.ArgumentParser(prog="spark_app classifier", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands, common = subcommand_parser("spark_app classifier", __doc__.splitlines()[0])
 
     train = commands.add_parser("train", parents=[common], help="train on the labelled rows of the store")
     train.add_argument("--store", required=True, help="feature store root (the job's --output)")
@@ -51,10 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-percent", type=int, default=DEFAULT_VALIDATION_PERCENT)
     train.add_argument("--promote", action="store_true", help="also promote the new version")
 
-    prom = commands.add_parser("promote", parents=[common], help="point LATEST at a version atomically")
-    prom.add_argument("--classifier-dir", required=True)
-    prom.add_argument("--version", default=NEWEST, help=f"version name or '{NEWEST}' (default)")
-    prom.add_argument("--force", action="store_true")
+    add_promote_command(commands, common, "--classifier-dir")
     return parser
 
 

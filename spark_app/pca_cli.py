@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from spark_app import storage
 from spark_app.pca import NATIVE, SOLVERS, PcaError
 from spark_app.pca_store import DEFAULT_MIN_IMAGES
-from spark_app.registry import NEWEST, promote
+from spark_app.registry import promote
 from spark_app.subcommands import (
-    common_options,
+    add_promote_command,
     configure_logging,
     positive_int,
     promotion_json,
     spark_session,
+    subcommand_parser,
     use_endpoint,
 )
 
@@ -31,9 +32,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = common_options()
-    parser = argparse.ArgumentParser(prog="spark_app pca", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands, common = subcommand_parser("spark_app pca", __doc__.splitlines()[0])
 
     fit = commands.add_parser("fit", parents=[common], help="fit a basis over the whole store (not promoted)")
     fit.add_argument("--store", required=True, help="feature store root (the job's --output)")
@@ -48,10 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--pca-solver", choices=SOLVERS, default=NATIVE)
     fit.add_argument("--promote", action="store_true", help="also promote the new version")
 
-    prom = commands.add_parser("promote", parents=[common], help="point LATEST at a version atomically")
-    prom.add_argument("--pca-model-dir", required=True)
-    prom.add_argument("--version", default=NEWEST, help=f"version name or '{NEWEST}' (default)")
-    prom.add_argument("--force", action="store_true", help="allow promoting a basis older than the current")
+    add_promote_command(commands, common, "--pca-model-dir")
 
     back = commands.add_parser(
         "backfill", parents=[common], help="project every batch not on the promoted basis"

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from spark_app import storage
-from spark_app.registry import Promotion
+from spark_app.registry import NEWEST, Promotion
 
 
 def positive_int(text: str) -> int:
@@ -29,6 +29,22 @@ def common_options() -> argparse.ArgumentParser:
     common.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (e.g. an emulator); default AWS")
     common.add_argument("--master", help="Spark master (default: local[*] unless set by spark-submit)")
     return common
+
+
+def subcommand_parser(prog: str, description: str) -> tuple[argparse.ArgumentParser, Any, Any]:
+    """(parser, its subcommands, the common options to pass as ``parents``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    return parser, parser.add_subparsers(dest="command", required=True), common_options()
+
+
+def add_promote_command(commands: Any, common: argparse.ArgumentParser, dir_option: str) -> None:
+    """``promote --<dir_option> DIR [--version V] [--force]``: move LATEST atomically."""
+    promote = commands.add_parser("promote", parents=[common], help="point LATEST at a version atomically")
+    promote.add_argument(dir_option, required=True)
+    promote.add_argument("--version", default=NEWEST, help=f"version name or '{NEWEST}' (default)")
+    promote.add_argument(
+        "--force", action="store_true", help="allow promoting a version older than the current"
+    )
 
 
 def use_endpoint(args: argparse.Namespace) -> None:
