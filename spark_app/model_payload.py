@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import spark_app
 from spark_app import storage
 from spark_app.backends import BACKENDS, KERAS, LITERT, ModelPayload
 from spark_app.weights import (
+    PINNED_LITERT_NAME,
     PINNED_LITERT_SHA256,
     PINNED_WEIGHTS_SHA256,
     WeightsError,
@@ -23,6 +25,8 @@ from spark_app.weights import (
 
 MODEL_NAME = "mobilenet_v2_1.0_224_avg"
 CACHE_DIR_ENV = "FRUITS_CACHE_DIR"
+
+log = logging.getLogger("fruits")
 
 
 def model_version(weights_sha256: str) -> str:
@@ -55,7 +59,12 @@ def pinned_litert(weights_source: str) -> bytes | None:
     try:
         blob = storage.read_bytes(uri)
     except storage.StorageError as exc:
-        print(f"[fruits] warning: {exc}; converting the weights instead (slow: needs TensorFlow)", flush=True)
+        log.warning(
+            "warning: cannot read the LiteRT model of the pinned weights (%s): converting the weights "
+            "instead (slow, needs TensorFlow); deploy %s next to the weights to skip this",
+            exc,
+            PINNED_LITERT_NAME,
+        )
         return None
     actual = sha256_hex(blob)
     if actual != PINNED_LITERT_SHA256:
@@ -78,7 +87,13 @@ def litert_flatbuffer(weights_h5: bytes, weights_sha256: str) -> bytes:
     """
     cached = _cache_dir() / f"{LITERT}-{weights_sha256[:16]}-v{spark_app.__version__}.tflite"
     if cached.is_file() and cached.stat().st_size > 0:
+        log.info("LiteRT model of weights %s from the cache (%s)", weights_sha256[:12], cached)
         return cached.read_bytes()
+    log.info(
+        "converting weights %s to LiteRT in a child process (TensorFlow: ~15 s, ~1 GB; cached in %s)",
+        weights_sha256[:12],
+        cached.parent,
+    )
     package_parent = str(Path(spark_app.__file__).resolve().parent.parent)
     env = {
         **os.environ,

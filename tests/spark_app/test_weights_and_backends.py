@@ -44,18 +44,74 @@ def test_the_committed_litert_model_is_pinned() -> None:
     )
 
 
-def test_the_pinned_weights_never_convert(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_conversion(*_args: object) -> bytes:
-        raise AssertionError("the default path must not convert (nor import TensorFlow)")
+def _no_conversion(*_args: object) -> bytes:
+    raise AssertionError("the default path must not convert (nor import TensorFlow)")
 
-    monkeypatch.setattr(model_payload, "litert_flatbuffer", no_conversion)
+
+def test_the_pinned_weights_never_convert(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_payload, "litert_flatbuffer", _no_conversion)
     payload = model_payload.prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, LITERT)
     assert payload.blob == (REPO / "models" / PINNED_LITERT_NAME).read_bytes()
     assert payload.model_version == model_version(PINNED_WEIGHTS_SHA256)  # unchanged in every row
 
 
+def test_the_default_path_never_imports_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from spark_app.backends import LITERT, build_extractor\n"
+        "from spark_app.model_payload import prepare_payload\n"
+        "from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256\n"
+        "build_extractor(prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, LITERT))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'h5py') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_the_pinned_litert_model_is_read_beside_weights_on_s3(
+    s3_endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_payload, "litert_flatbuffer", _no_conversion)
+    committed = (REPO / "models" / PINNED_LITERT_NAME).read_bytes()
+    # Only the LiteRT model is needed: the job does not even read the weights object.
+    s3_endpoint.put_object(Bucket="results", Key=f"models/{PINNED_LITERT_NAME}", Body=committed)
+    uri = f"s3://results/models/{PINNED_WEIGHTS_NAME}"
+    payload = model_payload.prepare_payload(uri, PINNED_WEIGHTS_SHA256, LITERT)
+    assert payload.blob == committed and payload.model_version == model_version(PINNED_WEIGHTS_SHA256)
+    s3_endpoint.put_object(Bucket="results", Key=f"models/{PINNED_LITERT_NAME}", Body=committed[:-1])
+    with pytest.raises(WeightsError, match="LiteRT model checksum mismatch"):
+        model_payload.prepare_payload(uri, PINNED_WEIGHTS_SHA256, LITERT)
+
+
+def test_other_weights_are_converted_once_and_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(model_payload.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    runs: list[list[str]] = []
+
+    def fake_conversion(cmd: list[str], **_kwargs: object) -> subprocess.CompletedProcess:
+        runs.append(cmd)
+        Path(cmd[-1]).write_bytes(b"converted")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(model_payload.subprocess, "run", fake_conversion)
+    other = tmp_path / "other.weights.h5"
+    other.write_bytes(b"other weights")
+    sha = sha256_hex(b"other weights")
+    caplog.set_level("INFO", logger="fruits")
+    for _ in range(2):
+        payload = model_payload.prepare_payload(str(other), sha, LITERT)
+        assert payload.blob == b"converted" and payload.model_version == model_version(sha)
+    assert len(runs) == 1 and runs[0][1:3] == ["-m", "spark_app.keras_model"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"converting weights {sha[:12]} to LiteRT") for m in messages), messages
+    assert any("from the cache" in m for m in messages), messages
+
+
 def test_a_missing_or_altered_litert_model_is_handled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     weights = tmp_path / PINNED_WEIGHTS_NAME
     weights.write_bytes(Path(DEFAULT_WEIGHTS).read_bytes())
@@ -64,6 +120,8 @@ def test_a_missing_or_altered_litert_model_is_handled(
     # Absent (an older deployment): converted as before, with a warning.
     assert model_payload.prepare_payload(str(weights), PINNED_WEIGHTS_SHA256, LITERT).blob == b"fresh"
     assert converted == [PINNED_WEIGHTS_SHA256]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "cannot read the LiteRT model" in caplog.text and "converting the weights" in caplog.text
     # Present but altered: refused.
     (tmp_path / PINNED_LITERT_NAME).write_bytes(b"not the model")
     with pytest.raises(WeightsError, match="LiteRT model checksum mismatch"):
