@@ -303,12 +303,3 @@ def predict(frame: Any, classifier: LoadedClassifier, threshold: float) -> Any:
     scored = frame.withColumn("_answer", answer(F.col(source)))
     columns = [F.col(f"_answer.{name}").alias(name) for name in names]
     return scored.select(*frame.columns, *columns, F.lit(classifier.version).alias("classifier_version"))
-
-
-def no_prediction(frame: Any) -> Any:
-    """``frame`` with the prediction columns, all null (no classifier promoted yet)."""
-    from pyspark.sql import functions as F
-
-    return frame.select(
-        *frame.columns, *[F.lit(None).cast(kind).alias(name) for name, kind in PREDICTION_SCHEMA]
-    )

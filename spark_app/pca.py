@@ -159,7 +159,7 @@ def make_model(components: np.ndarray, variance: np.ndarray, input_col: str, out
     return model
 
 
-def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool, fitted_on: dict | None = None) -> str:
+def save_pca(result: PcaResult, model_dir: str, *, fitted_on: dict | None = None) -> str:
     """Save under ``<model_dir>/<version>/`` (model, then explained variance: the file that marks the
     version complete); returns that URI. ``fitted_on`` records what the basis was fitted on."""
     from pyspark.sql import SparkSession
@@ -170,8 +170,6 @@ def save_pca(result: PcaResult, model_dir: str, *, make_latest: bool, fitted_on:
         spark, storage.join_uri(target, MODEL_SUBDIR), lambda uri: result.model.write().overwrite().save(uri)
     )
     storage.write_text(storage.join_uri(target, VARIANCE_FILE), variance_json(result, fitted_on))
-    if make_latest:
-        storage.write_text(storage.join_uri(model_dir, LATEST_POINTER), result.version + "\n")
     return target
 
 

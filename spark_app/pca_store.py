@@ -100,7 +100,7 @@ def fit_over_store(
         "sample_cap": sample_cap,
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    uri = save_pca(result, model_dir, make_latest=False, fitted_on=fitted_on)
+    uri = save_pca(result, model_dir, fitted_on=fitted_on)
     return StoreFit(result, uri, fitted_on)
 
 

@@ -453,7 +453,7 @@ def _fit_pca_on_run(
         log.info(f"PCA: discarded, {note}")
         return None, None, note
     fitted_on = {"images": n_images, "batches": [config.batch_id] if config.batch_id else [], "run": True}
-    path = save_pca(pca, config.pca_dir, make_latest=False, fitted_on=fitted_on)
+    path = save_pca(pca, config.pca_dir, fitted_on=fitted_on)
     return pca, path, None
 
 

@@ -11,7 +11,6 @@ than its own unless forced.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -65,11 +64,6 @@ def promoted_version(model_dir: str) -> str | None:
     """The version LATEST points at, or None before the first promotion."""
     pointer = storage.read_text_versioned(storage.join_uri(model_dir, LATEST_POINTER))
     return pointer.text.strip() or None if pointer else None
-
-
-def read_record(model_dir: str, version: str, marker: str = VARIANCE_FILE) -> dict:
-    """The version's document (for PCA: k, spectrum, and what it was fitted on)."""
-    return json.loads(storage.read_text(storage.join_uri(model_dir, version, marker)))
 
 
 def promote(model_dir: str, version: str, *, force: bool = False, marker: str = VARIANCE_FILE) -> Promotion:

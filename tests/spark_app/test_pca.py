@@ -18,6 +18,7 @@ from spark_app.pca import (
     save_pca,
 )
 from spark_app.pca_math import gram_sums, principal_components
+from spark_app.registry import promote
 
 DIM = 1280
 
@@ -100,7 +101,9 @@ def test_saved_model_transforms_later_batches_without_refitting(spark, tmp_path:
     frame = _frame(spark, x[:200])
     fitted = fit_pca(frame, "v", "p", k=8, variance=None, model_version="m@abc")
     assert resolve_model_uri(LATEST, str(tmp_path)) is None
-    saved = save_pca(fitted, str(tmp_path), make_latest=True)
+    saved = save_pca(fitted, str(tmp_path))
+    assert resolve_model_uri(LATEST, str(tmp_path)) is None  # saving never promotes
+    promote(str(tmp_path), fitted.version)
     assert resolve_model_uri(LATEST, str(tmp_path)) == saved
     loaded = load_pca(saved, "v", "p")
     assert (loaded.version, loaded.k, loaded.fitted) == (fitted.version, 8, False)
