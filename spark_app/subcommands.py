@@ -76,11 +76,13 @@ def promotion_json(done: Promotion) -> str:
 
 
 def configure_logging() -> None:
-    """The job's progress lines (``[fruits] ...``) on standard output, once per process."""
+    """The job's progress lines (``[fruits] ...``) on standard output, once per process.
+
+    The logger still propagates, so handlers set up by a host (pytest's caplog, a notebook) see it too.
+    """
     logger = logging.getLogger("fruits")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("[fruits] %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
