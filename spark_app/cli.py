@@ -14,6 +14,7 @@ from spark_app.classifier import DEFAULT_CONFIDENCE_THRESHOLD, ClassifierError
 from spark_app.decode import DEFAULT_MAX_PIXELS
 from spark_app.features import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FILE_BYTES, DEFAULT_READ_THREADS
 from spark_app.inputs import InputError
+from spark_app.model_payload import FP32, PRECISIONS
 from spark_app.pca import LATEST, NATIVE, SOLVERS, PcaError
 from spark_app.pca_store import DEFAULT_MIN_IMAGES
 from spark_app.pipeline import (
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--weights-sha256", help="expected sha256 of --weights ('skip' to accept any)")
     parser.add_argument("--backend", choices=BACKENDS, default=LITERT, help="inference backend")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=FP32,
+        help="model precision: fp32 (default) or int8 (LiteRT model calibrated on the sample; docs/int8.md)",
+    )
     parser.add_argument(
         "--threads-per-worker",
         type=positive_int,

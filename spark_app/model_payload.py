@@ -24,6 +24,9 @@ from spark_app.weights import (
 )
 
 MODEL_NAME = "mobilenet_v2_1.0_224_avg"
+#: Model precisions (``--precision``): fp32 is the default; int8 is opt-in (docs/int8.md).
+FP32, INT8 = "fp32", "int8"
+PRECISIONS = (FP32, INT8)
 CACHE_DIR_ENV = "FRUITS_CACHE_DIR"
 
 log = logging.getLogger("fruits")
@@ -35,7 +38,12 @@ def model_version(weights_sha256: str) -> str:
 
 
 def prepare_payload(
-    weights_source: str, expected_sha256: str | None, backend: str, num_threads: int = 1
+    weights_source: str,
+    expected_sha256: str | None,
+    backend: str,
+    num_threads: int = 1,
+    *,
+    precision: str = FP32,
 ) -> ModelPayload:
     """Read and verify the model once, and build what executors need for ``backend``.
 
@@ -44,6 +52,8 @@ def prepare_payload(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if precision != FP32:
+        raise ValueError(f"precision {precision!r} is not available yet")  # int8: being built
     if backend == LITERT and is_pinned(weights_source) and expected_sha256 == PINNED_WEIGHTS_SHA256:
         blob = pinned_litert(weights_source)
         if blob is not None:

@@ -40,7 +40,7 @@ from spark_app.features import (
 from spark_app.heads import RAW, Heads
 from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
 from spark_app.manifest import BATCH_ID_PREFIX
-from spark_app.model_payload import prepare_payload
+from spark_app.model_payload import FP32, prepare_payload
 from spark_app.partitions import delete_partition, replace_partition
 from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
@@ -74,6 +74,8 @@ class RunConfig:
     weights: str = DEFAULT_WEIGHTS
     weights_sha256: str | None = None
     backend: str = LITERT
+    #: ``fp32`` (default) or ``int8`` (the calibrated LiteRT model; see docs/int8.md).
+    precision: str = FP32
     threads_per_worker: int = 1
     pca_k: int | None = None
     pca_variance: float | None = None
@@ -195,6 +197,7 @@ def prepare(config: RunConfig) -> PreparedRun:
         expected_sha256(config.weights, config.weights_sha256),
         config.backend,
         config.threads_per_worker,
+        precision=config.precision,
     )
     return PreparedRun(config, batch_id, items, payload, started)
 
