@@ -41,9 +41,12 @@ def answer_key(path: str, input_root: str | None = None) -> str:
 def prediction_answer(row: Mapping[str, Any], batch_id: str) -> dict[str, Any]:
     """The answer for an image with features (a prediction, or none while no classifier exists)."""
     predicted = row.get("predicted_label")
+    labels, confidences = row.get("top3_labels"), row.get("top3_confidences")  # lists or NumPy arrays
     top3 = [
-        {"label": label, "confidence": round(float(p), 4)}
-        for label, p in zip(row.get("top3_labels") or [], row.get("top3_confidences") or [], strict=False)
+        {"label": str(label), "confidence": round(float(p), 4)}
+        for label, p in zip(
+            [] if labels is None else labels, [] if confidences is None else confidences, strict=False
+        )
     ]
     return {
         "status": "ok" if predicted is not None else "no_classifier",

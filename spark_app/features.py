@@ -152,21 +152,27 @@ def make_partition_fn(
     settings: ExtractSettings,
     on_model_built: Callable[[], None] | None = None,
     heads: Heads | None = None,
+    post: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]] | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """``mapInPandas`` function: bounded batches, model built once per Python worker.
 
     ``load_payload`` returns the broadcast value (called on the executor only when this
     worker has no model for ``payload_key`` yet); ``on_model_built`` counts builds; ``heads``
-    (a promoted PCA basis and classifier) are applied to each batch in NumPy.
+    (a promoted PCA basis and classifier) are applied to each batch in NumPy; ``post`` (e.g. the
+    single pass's :class:`~spark_app.outcomes.OutcomeRecorder`) transforms the partition's batches.
     """
+
+    def extracted(frames: Iterator[pd.DataFrame], extractor: FeatureExtractor) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            for start in range(0, len(frame), settings.batch_size):
+                batch = extract_frame(frame.iloc[start : start + settings.batch_size], extractor, settings)
+                yield with_heads(batch, heads)
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         extractor, built = get_extractor(payload_key, load_payload)
         if built and on_model_built is not None:
             on_model_built()
-        for frame in frames:
-            for start in range(0, len(frame), settings.batch_size):
-                batch = extract_frame(frame.iloc[start : start + settings.batch_size], extractor, settings)
-                yield with_heads(batch, heads)
+        batches = extracted(frames, extractor)
+        yield from (post(batches) if post is not None else batches)
 
     return run

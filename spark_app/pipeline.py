@@ -9,7 +9,9 @@ import math
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -17,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from spark_app import schema, storage
-from spark_app.answers import answer_key, error_answer, prediction_answer, write_answers
+from spark_app.answers import write_answers
 from spark_app.backends import LITERT, ModelPayload
 from spark_app.classifier import (
     DEFAULT_CONFIDENCE_THRESHOLD,
-    PREDICTION_SCHEMA,
     LoadedClassifier,
     load_classifier,
     predict,
@@ -41,6 +42,16 @@ from spark_app.heads import RAW, Heads
 from spark_app.inputs import InputError, InputItem, discover_from_manifest, discover_from_root
 from spark_app.manifest import BATCH_ID_PREFIX
 from spark_app.model_payload import FP32, prepare_payload
+from spark_app.outcomes import (
+    ERROR_FIELDS,
+    AnswerTarget,
+    BatchOutcome,
+    OutcomeRecorder,
+    OutcomesParam,
+    batch_answers,
+    task_partition_index,
+    total,
+)
 from spark_app.partitions import delete_partition, replace_partition
 from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
@@ -208,24 +219,22 @@ def run(config: RunConfig, spark: Any) -> RunSummary:
 
 
 def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
-    """Features, PCA, prediction and outputs for a prepared batch, step by step."""
-    config, batch_id = prepared.config, prepared.batch_id
+    """Features, PCA, prediction and outputs for a prepared batch, step by step.
+
+    With ``--pca-model`` (every deployed batch) the batch is a single pass: read, decode, infer,
+    project and predict (promoted basis and classifier, in NumPy), answer, write Parquet. Without it,
+    a one-off run fits its own basis on its persisted features, then projects them (two passes).
+    """
+    config = prepared.config
     # A promoted basis and classifier are applied where the features are: in the extraction pass.
     basis = _promoted_pca(config) if config.pca_model else _NO_BASIS
     classifier = _classifier_for_batch(config)
     heads = _heads(basis[0], classifier, config.confidence_threshold)
-    extraction = _extract(spark, prepared, heads)
-    counts = _count_outcomes(extraction.frame, len(prepared.items))
-    ok = extraction.frame.filter("error IS NULL")
-    if not config.pca_model:
-        ok, basis = _fit_and_project(config, ok, counts.images, prepared.payload.model_version)
-    if classifier is not None and not (heads and heads.predicts):
-        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # PCA input
-    rows, errors = _output_frames(extraction.frame, ok, prepared.payload.model_version, batch_id)
-    paths = _write_outputs(spark, config.output, batch_id, rows, errors, counts)
-    answered = _answer_uploads(config, rows, errors, batch_id, classifier) if config.answers else (0, 0)
-    extraction.frame.unpersist()
-    summary = _summarize(prepared, extraction.builds.value, counts, basis, classifier, answered, paths)
+    if config.pca_model:
+        written = _single_pass(spark, prepared, heads)
+    else:
+        written, basis = _fit_then_write(spark, prepared, heads, classifier)
+    summary = _summarize(prepared, written, basis, classifier)
     _finish(spark, config, summary, basis[0])
     return summary
 
@@ -234,24 +243,106 @@ _NO_BASIS: tuple[PcaResult | None, str | None, str | None] = (None, None, None)
 
 
 @dataclass(frozen=True)
+class _Written:
+    """What a batch wrote: its outcome, the datasets' base paths and the model builds it took."""
+
+    outcome: BatchOutcome
+    features_path: str
+    errors_path: str
+    model_builds: int
+
+
+def _single_pass(spark: Any, prepared: PreparedRun, heads: Heads | None) -> _Written:
+    """One Spark job over the images: no cache, no count job, no vector round trip.
+
+    Failed files leave the stream in the workers (their rows come back with the outcomes and are
+    written from the driver), answers are written by the workers, the images go straight to Parquet.
+    """
+    config, batch_id = prepared.config, prepared.batch_id
+    model_version = prepared.payload.model_version
+    outcomes = spark.sparkContext.accumulator({}, OutcomesParam())
+    target = AnswerTarget(config.answers, config.input, batch_id, model_version) if config.answers else None
+    recorder = OutcomeRecorder(outcomes.add, task_partition_index, target)
+    extraction = _extract(spark, prepared, heads, post=recorder)
+    features_path, errors_path = _dataset_paths(config.output)
+    rows = _dataset_rows(extraction.frame, FEATURE_COLUMNS, model_version, batch_id)
+    with _job_group(spark, single_pass_job_group(batch_id), "read, decode, infer, project, write"):
+        replace_partition(spark, rows, features_path, batch_id)
+    outcome = total(outcomes.value, len(prepared.items))
+    log.info(f"features: {outcome.images} images, {outcome.errors} errors (one pass)")
+    if outcome.images == 0:
+        delete_partition(spark, features_path, batch_id)
+    failed = spark.createDataFrame(outcome.error_rows, schema.ddl(_ERROR_FIELDS_SCHEMA))
+    errors = _dataset_rows(failed, ERROR_COLUMNS, model_version, batch_id)
+    _write_partition(spark, errors, errors_path, batch_id, empty=outcome.errors == 0)
+    if target is not None:
+        log.info(f"answers: {outcome.answers} written to {config.answers} ({outcome.unknown} unknown)")
+    return _Written(outcome, features_path, errors_path, extraction.builds.value)
+
+
+@contextmanager
+def _job_group(spark: Any, group: str, description: str) -> Iterator[None]:
+    """Spark jobs started in the block belong to ``group`` (the Spark UI and tests see it)."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, description)
+    try:
+        yield
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+        sc.setLocalProperty("spark.job.description", None)
+
+
+def single_pass_job_group(batch_id: str) -> str:
+    """Spark job group of a batch's single pass (one job: the features write)."""
+    return f"fruits:{batch_id}:single-pass"
+
+
+_ERROR_FIELDS_SCHEMA = tuple((name, "string") for name in ERROR_FIELDS)
+
+
+def _fit_then_write(
+    spark: Any, prepared: PreparedRun, heads: Heads | None, classifier: LoadedClassifier | None
+) -> tuple[_Written, tuple[PcaResult | None, str | None, str | None]]:
+    """A one-off run that fits its own basis: persist the features, count, fit, project, write."""
+    config, batch_id = prepared.config, prepared.batch_id
+    model_version = prepared.payload.model_version
+    extraction = _extract(spark, prepared, heads, persist=True)
+    outcome = _count_outcomes(extraction.frame, len(prepared.items))
+    ok = extraction.frame.filter("error IS NULL")
+    ok, basis = _fit_and_project(config, ok, outcome.images, model_version)
+    if classifier is not None and not (heads and heads.predicts):
+        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # PCA input
+    rows = _dataset_rows(ok, FEATURE_COLUMNS, model_version, batch_id)
+    errors = _dataset_rows(
+        extraction.frame.filter("error IS NOT NULL"), ERROR_COLUMNS, model_version, batch_id
+    )
+    features_path, errors_path = _dataset_paths(config.output)
+    _write_partition(spark, rows, features_path, batch_id, empty=outcome.images == 0)
+    _write_partition(spark, errors, errors_path, batch_id, empty=outcome.errors == 0)
+    if config.answers:
+        answered, unknown = _answer_uploads(config, rows, errors, batch_id, model_version)
+        outcome = replace(outcome, answers=answered, unknown=unknown)
+    extraction.frame.unpersist()
+    return _Written(outcome, features_path, errors_path, extraction.builds.value), basis
+
+
+@dataclass(frozen=True)
 class _Extraction:
-    """The persisted per-file frame of the extraction pass and its model-build counter."""
+    """The per-file frame of the extraction pass and its model-build counter."""
 
     frame: Any
     builds: Any
 
 
-@dataclass(frozen=True)
-class _Counts:
-    """Images and failed files of a batch (they always add up to its inputs)."""
-
-    images: int
-    errors: int
-    by_stage: dict[str, int]
-
-
-def _extract(spark: Any, prepared: PreparedRun, heads: Heads | None) -> _Extraction:
-    """Read, decode, infer (and apply ``heads``) in ``mapInPandas`` over bounded batches of URIs."""
+def _extract(
+    spark: Any,
+    prepared: PreparedRun,
+    heads: Heads | None,
+    *,
+    post: OutcomeRecorder | None = None,
+    persist: bool = False,
+) -> _Extraction:
+    """Read, decode, infer (and apply ``heads``, then ``post``) in ``mapInPandas`` over bounded batches."""
     from pyspark.storagelevel import StorageLevel
 
     config, items, payload = prepared.config, prepared.items, prepared.payload
@@ -267,18 +358,18 @@ def _extract(spark: Any, prepared: PreparedRun, heads: Heads | None) -> _Extract
         builds.add(1)
 
     cache_key = (payload.backend, payload.model_version, payload.num_threads)
-    partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, heads)
+    partition_fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, heads, post)
     partitions = max(
         1, min(len(items), max(sc.defaultParallelism * 2, math.ceil(len(items) / config.files_per_partition)))
     )
     log.info(f"{len(items)} files in {partitions} partitions; {config.backend}, {payload.model_version}")
     listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
-    frame = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL).persist(StorageLevel.MEMORY_AND_DISK)
-    return _Extraction(frame, builds)
+    frame = listing.mapInPandas(partition_fn, EXTRACT_SCHEMA_DDL)
+    return _Extraction(frame.persist(StorageLevel.MEMORY_AND_DISK) if persist else frame, builds)
 
 
-def _count_outcomes(extracted: Any, inputs: int) -> _Counts:
-    """Images and errors by stage; refuses a batch whose outcomes do not add up to its inputs."""
+def _count_outcomes(extracted: Any, inputs: int) -> BatchOutcome:
+    """Images and errors by stage (a count job); refuses a batch whose outcomes do not add up."""
     by_stage = {
         row["error_stage"]: row["count"] for row in extracted.groupBy("error_stage").count().collect()
     }
@@ -287,7 +378,7 @@ def _count_outcomes(extracted: Any, inputs: int) -> _Counts:
     if images + errors != inputs:
         raise RuntimeError(f"accounting mismatch: {images} rows + {errors} errors != {inputs} inputs")
     log.info(f"features: {images} images, {errors} errors")
-    return _Counts(images, errors, dict(sorted(by_stage.items())))
+    return BatchOutcome(images, errors, dict(sorted(by_stage.items())))
 
 
 def _fit_and_project(
@@ -310,70 +401,55 @@ def _fit_and_project(
     return projected, basis
 
 
-def _output_frames(extracted: Any, ok: Any, model_version: str, batch_id: str) -> tuple[Any, Any]:
-    """(features rows, error rows) in the datasets' column order, with the batch's partition column."""
+def _dataset_paths(output: str) -> tuple[str, str]:
+    """Base paths of the features and errors datasets."""
+    return storage.join_uri(output, FEATURES_DIR), storage.join_uri(output, ERRORS_DIR)
+
+
+def _dataset_rows(frame: Any, names: tuple[str, ...], model_version: str, batch_id: str) -> Any:
+    """``frame`` in a dataset's column order, with the run's columns and the batch's partition column."""
     from pyspark.sql import functions as F
 
     added = {
         "model_version": F.lit(model_version),
         "processed_at": F.lit(datetime.now(UTC)).cast("timestamp"),
     }
-
-    def columns(names: tuple[str, ...]) -> list[Any]:
-        return [added[c].alias(c) if c in added else F.col(c) for c in names] + [
-            F.lit(batch_id).alias(PARTITION_COLUMN)
-        ]
-
-    errors = extracted.filter(F.col("error").isNotNull()).select(*columns(ERROR_COLUMNS))
-    return ok.select(*columns(FEATURE_COLUMNS)), errors
-
-
-def _write_outputs(
-    spark: Any, output: str, batch_id: str, rows: Any, errors: Any, counts: _Counts
-) -> tuple[str, str]:
-    """Replace the batch's partitions of both datasets; returns their base paths."""
-    features_path = storage.join_uri(output, FEATURES_DIR)
-    errors_path = storage.join_uri(output, ERRORS_DIR)
-    _write_partition(spark, rows, features_path, batch_id, empty=counts.images == 0)
-    _write_partition(spark, errors, errors_path, batch_id, empty=counts.errors == 0)
-    return features_path, errors_path
+    columns = [added[c].alias(c) if c in added else F.col(c) for c in names]
+    return frame.select(*columns, F.lit(batch_id).alias(PARTITION_COLUMN))
 
 
 def _summarize(
     prepared: PreparedRun,
-    builds: int,
-    counts: _Counts,
+    written: _Written,
     basis: tuple[PcaResult | None, str | None, str | None],
     classifier: LoadedClassifier | None,
-    answered: tuple[int, int],
-    paths: tuple[str, str],
 ) -> RunSummary:
     """What the run did."""
     pca, pca_path, pca_note = basis
-    batch_id, inputs = prepared.batch_id, len(prepared.items)
+    batch_id, inputs, outcome = prepared.batch_id, len(prepared.items), written.outcome
     elapsed = time.perf_counter() - prepared.started
     return RunSummary(
         batch_id=batch_id,
         inputs=inputs,
-        images=counts.images,
-        errors=counts.errors,
+        images=outcome.images,
+        errors=outcome.errors,
         seconds=round(elapsed, 3),
         files_per_second=round(inputs / elapsed, 2) if elapsed > 0 else 0.0,
         model_version=prepared.payload.model_version,
-        model_builds=builds,
+        model_builds=written.model_builds,
         pca_version=pca.version if pca else None,
         pca_k=pca.k if pca else None,
         pca_fitted=bool(pca and pca.fitted),
         pca_fit_seconds=round(pca.fit_seconds, 3) if pca else None,
         explained_variance=round(float(sum(pca.explained_variance)), 6) if pca else None,
-        features_path=f"{paths[0]}/{PARTITION_COLUMN}={batch_id}",
-        errors_path=f"{paths[1]}/{PARTITION_COLUMN}={batch_id}",
+        features_path=f"{written.features_path}/{PARTITION_COLUMN}={batch_id}",
+        errors_path=f"{written.errors_path}/{PARTITION_COLUMN}={batch_id}",
         pca_model_path=pca_path,
-        errors_by_stage=counts.by_stage,
+        errors_by_stage=outcome.by_stage,
         pca_note=pca_note,
         classifier_version=classifier.version if classifier else None,
-        answers_written=answered[0],
-        unknown_predictions=answered[1],
+        answers_written=outcome.answers,
+        unknown_predictions=outcome.unknown,
     )
 
 
@@ -489,16 +565,22 @@ def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
 
 
 def _answer_uploads(
-    config: RunConfig, rows: Any, errors: Any, batch_id: str, classifier: LoadedClassifier | None
+    config: RunConfig, rows: Any, errors: Any, batch_id: str, model_version: str
 ) -> tuple[int, int]:
-    """One answer per input (prediction or error reason); returns (answers written, unknown answers)."""
-    wanted = ["path", "image_id", "model_version", "pca_version", *[name for name, _ in PREDICTION_SCHEMA]]
-    predicted = [r.asDict() for r in rows.select(*wanted).collect()]
-    failed = [r.asDict() for r in errors.select("path", "error_stage", "error", "model_version").collect()]
-    pairs = [(answer_key(r["path"], config.input), prediction_answer(r, batch_id)) for r in predicted]
-    pairs += [(answer_key(r["path"], config.input), error_answer(r, batch_id)) for r in failed]
-    written = write_answers(config.answers, pairs)
-    unknown = sum(1 for r in predicted if r["predicted_label"] == UNKNOWN)
+    """One answer per input (prediction or error reason), from the driver; (written, unknown)."""
+    import pandas as pd
+
+    wanted = ["path", "image_id", "pca_version", *_PREDICTION_COLUMNS]
+    frame = pd.concat(
+        [
+            rows.select(*wanted).toPandas().assign(error=None, error_stage=None),
+            errors.select("path", "error_stage", "error").toPandas(),
+        ],
+        ignore_index=True,
+    )
+    target = AnswerTarget(config.answers, config.input, batch_id, model_version)
+    written = write_answers(config.answers, batch_answers(frame, target))
+    unknown = int((frame["predicted_label"] == UNKNOWN).sum())
     log.info(f"answers: {written} written to {config.answers} ({unknown} unknown)")
     return written, unknown
 

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from spark_app import classifier
 from spark_app.manifest import ManifestEntry, dumps_manifest
 from spark_app.pca import LATEST, resolve_model_uri
-from spark_app.pipeline import RunConfig, run
+from spark_app.pipeline import RunConfig, run, single_pass_job_group
 from spark_app.registry import complete_versions, promote
 from tests.helpers.images import (
     SECRET,
@@ -329,7 +329,8 @@ def test_numpy_prediction_equals_the_pyspark_model(trained, spark, main_run) -> 
 
 
 def test_the_extraction_pass_projects_like_pyspark_pca(spark, tmp_path) -> None:
-    """A promoted basis applied in NumPy during extraction = PCAModel.transform after it (two passes)."""
+    """A promoted basis applied in NumPy during extraction = PCAModel.transform after it (two passes);
+    and a batch with a promoted basis is one Spark job, its bad files and answers included."""
     folder = tmp_path / "in"
     folder.mkdir()
     for path in real_images(12):
@@ -340,11 +341,37 @@ def test_the_extraction_pass_projects_like_pyspark_pca(spark, tmp_path) -> None:
         spark,
     )
     promote(str(output / "pca_models"), fitted.pca_version)
-    reused = run(
-        RunConfig(input=str(folder), output=str(output), batch_id="reuse", pca_model="latest"), spark
+    (folder / "notes.jpg").write_text("not a photo")
+    (folder / "cut.jpg").write_bytes(real_images(1)[0].read_bytes()[:200])
+    answers = tmp_path / "answers"
+    config = RunConfig(
+        input=str(folder),
+        output=str(output),
+        batch_id="reuse",
+        pca_model="latest",
+        answers=str(answers),
+        files_per_partition=3,  # several partitions: the outcomes of each are added once
     )
+
+    reused = run(config, spark)
+
     assert reused.pca_version == fitted.pca_version and not reused.pca_fitted
+    assert (reused.inputs, reused.images, reused.errors) == (14, 12, 2)
+    assert reused.errors_by_stage == {"decode": 2} and reused.answers_written == 14
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(single_pass_job_group("reuse"))
+    assert len(jobs) == 1  # read, decode, infer, project and write: one job, no cache, no count
+    errors = _read(output, "errors", "reuse")
+    assert sorted(Path(p).name for p in errors["path"]) == ["cut.jpg", "notes.jpg"]
+    assert set(errors["error_stage"]) == {"decode"} and errors["model_version"].notna().all()
+    documents = {p.name: json.loads(p.read_text()) for p in answers.rglob("*.json")}
+    assert len(documents) == 14 and documents["cut.jpg.json"]["status"] == "error"
+    first_image = sorted(folder.glob("*-*"))[0].name
+    assert documents[f"{first_image}.json"]["pca_version"] == fitted.pca_version
     two_pass = _read(output, "features", "fit").set_index("path")["pca"]
     one_pass = _read(output, "features", "reuse").set_index("path")["pca"]
+    assert len(one_pass) == 12
     for path in two_pass.index:
         np.testing.assert_allclose(one_pass[path], two_pass[path], rtol=1e-4, atol=1e-4)
+
+    rerun = run(RunConfig(**{**config.__dict__, "answers": None}), spark)  # the same batch again
+    assert (rerun.images, rerun.errors) == (12, 2) and len(_read(output, "errors", "reuse")) == 2

@@ -1,0 +1,148 @@
+"""The single pass's bookkeeping: what each partition produced, gathered on the driver exactly once.
+
+When a batch needs no fit, its extraction pass is the only pass: each Arrow batch's failed files are
+taken out of the stream (their rows go to the driver, which writes the small ``errors`` partition),
+its answers are written right there on the executor, and the images flow on to the Parquet writer.
+Per partition, the counts and error rows travel back in an accumulator keyed by partition index, so
+a task that Spark runs twice (retry, speculation) is counted once: the accounting stays exact
+without a cache or a count job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from spark_app.answers import answer_key, error_answer, prediction_answer, write_answers
+from spark_app.classifier_math import UNKNOWN
+
+#: Columns of a failed file's row that reach the driver.
+ERROR_FIELDS = ("path", "label", "error_stage", "error")
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """What one partition of the extraction pass produced."""
+
+    images: int = 0
+    errors: tuple[tuple[str | None, ...], ...] = ()  # rows of ERROR_FIELDS
+    answers: int = 0
+    unknown: int = 0
+
+
+class OutcomesParam:
+    """Spark ``AccumulatorParam`` of ``{partition index: PartitionOutcome}``; a re-run replaces."""
+
+    def zero(self, value: dict[int, PartitionOutcome]) -> dict[int, PartitionOutcome]:
+        return {}
+
+    def addInPlace(
+        self, total: dict[int, PartitionOutcome], update: dict[int, PartitionOutcome]
+    ) -> dict[int, PartitionOutcome]:
+        total.update(update)
+        return total
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch's totals on the driver; images and errors always add up to its inputs."""
+
+    images: int
+    errors: int
+    by_stage: dict[str, int]
+    answers: int = 0
+    unknown: int = 0
+    #: The failed files' rows (ERROR_FIELDS), when they came back with the outcomes.
+    error_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def total(outcomes: dict[int, PartitionOutcome], inputs: int) -> BatchOutcome:
+    """Add the partitions up; refuses a batch whose outcomes do not add up to its inputs."""
+    images = sum(o.images for o in outcomes.values())
+    rows = [dict(zip(ERROR_FIELDS, e, strict=True)) for _, o in sorted(outcomes.items()) for e in o.errors]
+    if images + len(rows) != inputs:
+        raise RuntimeError(f"accounting mismatch: {images} rows + {len(rows)} errors != {inputs} inputs")
+    by_stage: dict[str, int] = {}
+    for row in rows:
+        by_stage[row["error_stage"]] = by_stage.get(row["error_stage"], 0) + 1
+    return BatchOutcome(
+        images=images,
+        errors=len(rows),
+        by_stage=dict(sorted(by_stage.items())),
+        answers=sum(o.answers for o in outcomes.values()),
+        unknown=sum(o.unknown for o in outcomes.values()),
+        error_rows=rows,
+    )
+
+
+@dataclass(frozen=True)
+class AnswerTarget:
+    """Where and how a batch's answers are written (``answers.py``)."""
+
+    root: str
+    input_root: str | None
+    batch_id: str
+    model_version: str
+
+
+def batch_answers(frame: pd.DataFrame, target: AnswerTarget) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, answer)`` for every row of an extracted batch: its prediction or its error."""
+    pairs = []
+    for row in frame.to_dict("records"):
+        row = {k: (None if _missing(v) else v) for k, v in row.items()}
+        row["model_version"] = target.model_version
+        answer = (
+            error_answer(row, target.batch_id)
+            if row.get("error") is not None
+            else prediction_answer(row, target.batch_id)
+        )
+        pairs.append((answer_key(row["path"], target.input_root), answer))
+    return pairs
+
+
+def _missing(value: Any) -> bool:
+    """pandas' missing markers (None, NaN, NA) in scalar cells; arrays are values."""
+    return value is None or (not hasattr(value, "__len__") and bool(pd.isna(value)))
+
+
+@dataclass
+class OutcomeRecorder:
+    """Executor side of the single pass: ``mapInPandas`` post-processing of the extracted batches.
+
+    Yields only the images (with their head columns), writes every row's answer when a ``target``
+    is given, and reports one :class:`PartitionOutcome` per partition through ``report``.
+    """
+
+    report: Callable[[dict[int, PartitionOutcome]], None]
+    partition_index: Callable[[], int]
+    target: AnswerTarget | None = None
+
+    def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        images = answers = unknown = 0
+        errors: list[tuple[str | None, ...]] = []
+        for batch in batches:
+            failed = batch["error"].notna()
+            errors += [tuple(_none(v) for v in row) for row in batch.loc[failed, list(ERROR_FIELDS)].values]
+            ok = batch.loc[~failed].reset_index(drop=True)
+            images += len(ok)
+            if self.target is not None:
+                answers += write_answers(self.target.root, batch_answers(batch, self.target))
+                unknown += int((ok["predicted_label"] == UNKNOWN).sum())
+            if len(ok):
+                yield ok
+        self.report({self.partition_index(): PartitionOutcome(images, tuple(errors), answers, unknown)})
+
+
+def _none(value: Any) -> Any:
+    return None if _missing(value) else value
+
+
+def task_partition_index() -> int:
+    """The running Spark task's partition (0 outside a task, e.g. in unit tests)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0
