@@ -152,6 +152,10 @@ class PipelineConfig:
     driver_cores: int = 2
     driver_memory_gb: int = 6
     driver_memory_overhead_gb: int = 2
+    #: Executors a job starts with (EMR Serverless' default is 3): a small batch then pays one
+    #: executor's minute, not three; dynamic allocation adds executors while tasks are queued
+    #: (docs/cost-model.md, from the measured fixed and per-image costs).
+    initial_executors: int = 1
     #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
     job_failure_retries: int = 1
 
@@ -269,6 +273,8 @@ class PipelineConfig:
             raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
         if self.emr_max_vcpu < 4:
             raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
+        if not 1 <= self.initial_executors <= self.max_executors:
+            raise ConfigError("initial_executors must be between 1 and the executors that fit (max_executors)")
         validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
         validate_worker("driver", self.driver_cores, self.driver_worker_memory_gb)
         if self.driver_cores + self.executor_cores > self.emr_max_vcpu:

@@ -153,6 +153,8 @@ def spark_submit_parameters(config: PipelineConfig, *, artifacts_bucket: str) ->
             f"--conf spark.driver.cores={config.driver_cores}",
             f"--conf spark.driver.memory={config.driver_memory_gb}g",
             f"--conf spark.driver.memoryOverhead={config.driver_memory_overhead_gb}g",
+            f"--conf spark.dynamicAllocation.initialExecutors={config.initial_executors}",
+            "--conf spark.dynamicAllocation.minExecutors=0",
             f"--conf spark.dynamicAllocation.maxExecutors={config.max_executors}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python}",

@@ -98,6 +98,8 @@ def test_context_from_cdk_json_may_hold_native_types() -> None:
         ("name_prefix", "Fruits_App", "name_prefix"),
         ("uploads_prefix", "uploads", "key prefix"),
         ("budget_monthly_usd", "-1", "must be positive"),
+        ("initial_executors", "0", "initial_executors must be between 1"),
+        ("initial_executors", "8", "initial_executors must be between 1"),  # 7 fit under 32 vCPU
     ],
 )
 def test_invalid_settings_are_rejected(key: str, value: str, message: str) -> None:

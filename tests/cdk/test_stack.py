@@ -314,8 +314,10 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
         "spark.driver.cores=2",
         "spark.driver.memory=6g",
         "spark.driver.memoryOverhead=2g",
-        "spark.dynamicAllocation.maxExecutors=7",
-    ):  # (32 vCPU cap - 2) // 4
+        "spark.dynamicAllocation.maxExecutors=7",  # (32 vCPU cap - 2) // 4
+        "spark.dynamicAllocation.initialExecutors=1",  # a small batch pays one executor, not EMR's 3
+        "spark.dynamicAllocation.minExecutors=0",
+    ):
         assert f"--conf {sizing}" in params
 
 
