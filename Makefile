@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup demo test test-fast lint synth bench local-e2e litert-model clean
+.PHONY: help setup demo test test-fast lint synth bench local-e2e litert-model litert-int8-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ litert-model: $(VENV)/.installed  ## rebuild the committed LiteRT model from the
 	$(PY) -m spark_app.keras_model models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_MODEL) > /dev/null
 	cd models && sha256sum $(notdir $(LITERT_MODEL)) > $(notdir $(LITERT_MODEL)).sha256
 	git diff --stat -- models/  # no change expected: the conversion is byte-for-byte reproducible
+
+LITERT_INT8_MODEL := models/mobilenet_v2_1.0_224_avg_tfslim2018.int8.litert.tflite
+litert-int8-model: $(VENV)/.installed  ## rebuild the committed int8 LiteRT model, calibrated on data/sample/Training (reproducible)
+	$(PY) -m spark_app.keras_model --int8 --calibration data/sample/Training models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_INT8_MODEL) > /dev/null
+	cd models && sha256sum $(notdir $(LITERT_INT8_MODEL)) > $(notdir $(LITERT_INT8_MODEL)).sha256
+	git diff --stat -- models/  # no change expected: calibration and conversion are byte-for-byte reproducible
 
 clean:  ## remove generated outputs (keeps .venv)
 	rm -rf out cdk.out .pytest_cache spark-warehouse

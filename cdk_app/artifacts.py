@@ -13,7 +13,7 @@ from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, nag_ref, stack_singletons
 from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT, PipelineConfig
-from spark_app.weights import PINNED_LITERT_NAME
+from spark_app.weights import PINNED_LITERT_INT8_NAME, PINNED_LITERT_NAME
 
 SPARK_PACKAGE = "spark_app"
 #: One memory size for both deployments, so they share one handler Lambda.
@@ -24,12 +24,14 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 def model_files(config: PipelineConfig) -> tuple[str, ...]:
     """The files of models/ the job needs: the pinned weights, their LiteRT model (what the job runs,
-    no conversion), checksums and licence."""
+    no conversion), its int8 variant (``--precision int8``, 2.7 MB), checksums and licence."""
     return (
         config.weights_file,
         f"{config.weights_file}.sha256",
         PINNED_LITERT_NAME,
         f"{PINNED_LITERT_NAME}.sha256",
+        PINNED_LITERT_INT8_NAME,
+        f"{PINNED_LITERT_INT8_NAME}.sha256",
         "LICENSE-weights.txt",
     )
 

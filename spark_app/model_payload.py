@@ -13,6 +13,8 @@ import spark_app
 from spark_app import storage
 from spark_app.backends import BACKENDS, KERAS, LITERT, ModelPayload
 from spark_app.weights import (
+    PINNED_LITERT_INT8_NAME,
+    PINNED_LITERT_INT8_SHA256,
     PINNED_LITERT_NAME,
     PINNED_LITERT_SHA256,
     PINNED_WEIGHTS_SHA256,
@@ -32,9 +34,11 @@ CACHE_DIR_ENV = "FRUITS_CACHE_DIR"
 log = logging.getLogger("fruits")
 
 
-def model_version(weights_sha256: str) -> str:
-    """Version string written in every output row, e.g. ``mobilenet_v2_1.0_224_avg@6714965a05ee``."""
-    return f"{MODEL_NAME}@{weights_sha256[:12]}"
+def model_version(weights_sha256: str, precision: str = FP32) -> str:
+    """Version string written in every output row, e.g. ``mobilenet_v2_1.0_224_avg@6714965a05ee``
+    (``…-int8`` for the int8 model, so that features of the two precisions never mix)."""
+    suffix = "" if precision == FP32 else f"-{precision}"
+    return f"{MODEL_NAME}@{weights_sha256[:12]}{suffix}"
 
 
 def prepare_payload(
@@ -49,11 +53,14 @@ def prepare_payload(
 
     LiteRT with the pinned weights reads the committed, checksummed LiteRT model next to them
     (no TensorFlow, no conversion); other weights are converted once per machine (cached).
+    ``precision=INT8`` exists only as the committed int8 LiteRT model of the pinned weights.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if precision != FP32:
-        raise ValueError(f"precision {precision!r} is not available yet")  # int8: being built
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == INT8:
+        return int8_payload(weights_source, expected_sha256, backend, num_threads)
     if backend == LITERT and is_pinned(weights_source) and expected_sha256 == PINNED_WEIGHTS_SHA256:
         blob = pinned_litert(weights_source)
         if blob is not None:
@@ -63,11 +70,44 @@ def prepare_payload(
     return ModelPayload(backend=backend, model_version=model_version(sha), blob=blob, num_threads=num_threads)
 
 
+def int8_payload(
+    weights_source: str, expected_sha256: str | None, backend: str, num_threads: int = 1
+) -> ModelPayload:
+    """The committed int8 LiteRT model of the pinned weights (read beside them, verified).
+
+    Raises :class:`WeightsError` for the Keras backend, other weights or a missing model: the int8
+    model is calibrated and committed once (``make litert-int8-model``), never converted by a job.
+    """
+    if backend != LITERT:
+        raise WeightsError(f"--precision {INT8} needs --backend {LITERT} (the int8 model is a LiteRT model)")
+    if not is_pinned(weights_source) or expected_sha256 != PINNED_WEIGHTS_SHA256:
+        raise WeightsError(
+            f"--precision {INT8} exists only for the pinned weights ({PINNED_WEIGHTS_SHA256[:12]}): "
+            f"use --precision {FP32} with other weights"
+        )
+    try:
+        blob = read_pinned_model(weights_source, PINNED_LITERT_INT8_NAME, PINNED_LITERT_INT8_SHA256)
+    except storage.StorageError as exc:
+        raise WeightsError(
+            f"cannot read the int8 LiteRT model ({exc}): deploy {PINNED_LITERT_INT8_NAME} next to the weights"
+        ) from None
+    return ModelPayload(LITERT, model_version(PINNED_WEIGHTS_SHA256, INT8), blob, num_threads)
+
+
+def read_pinned_model(weights_source: str, name: str, sha256: str) -> bytes:
+    """A committed model file beside the pinned weights, checksum-verified (``WeightsError`` if not)."""
+    uri = pinned_litert_uri(weights_source, name)
+    blob = storage.read_bytes(uri)
+    actual = sha256_hex(blob)
+    if actual != sha256:
+        raise WeightsError(f"LiteRT model checksum mismatch for {uri}: expected {sha256}, got {actual}")
+    return blob
+
+
 def pinned_litert(weights_source: str) -> bytes | None:
     """The committed LiteRT model of the pinned weights, verified; None (with a warning) when absent."""
-    uri = pinned_litert_uri(weights_source)
     try:
-        blob = storage.read_bytes(uri)
+        return read_pinned_model(weights_source, PINNED_LITERT_NAME, PINNED_LITERT_SHA256)
     except storage.StorageError as exc:
         log.warning(
             "warning: cannot read the LiteRT model of the pinned weights (%s): converting the weights "
@@ -76,12 +116,6 @@ def pinned_litert(weights_source: str) -> bytes | None:
             PINNED_LITERT_NAME,
         )
         return None
-    actual = sha256_hex(blob)
-    if actual != PINNED_LITERT_SHA256:
-        raise WeightsError(
-            f"LiteRT model checksum mismatch for {uri}: expected {PINNED_LITERT_SHA256}, got {actual}"
-        )
-    return blob
 
 
 def _cache_dir() -> Path:

@@ -15,6 +15,10 @@ PINNED_WEIGHTS_SHA256 = "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf0
 #: reproducible with the pinned TensorFlow) and committed next to them: no job converts.
 PINNED_LITERT_NAME = "mobilenet_v2_1.0_224_avg_tfslim2018.litert.tflite"
 PINNED_LITERT_SHA256 = "cdb859ce04525613628f9b00de2454d1c342d72317c476b25bf0f07b89e2aed3"
+#: ``--precision int8``: the same network, full-integer int8 (float32 input and output), calibrated on
+#: data/sample/Training by ``make litert-int8-model`` (byte-for-byte reproducible); see docs/int8.md.
+PINNED_LITERT_INT8_NAME = "mobilenet_v2_1.0_224_avg_tfslim2018.int8.litert.tflite"
+PINNED_LITERT_INT8_SHA256 = "c4b2e8d8c07d9a686d5717e413f2ac2381aa5b1cbcd5d2316ee9fa757bbc8984"
 #: Default weights location: the copy committed in models/ (override with --weights).
 DEFAULT_WEIGHTS = str(REPO_ROOT / "models" / PINNED_WEIGHTS_NAME)
 #: ``--weights imagenet``: Keras' own download, only where a network exists.
@@ -53,9 +57,9 @@ def is_pinned(source: str) -> bool:
     return os.path.basename(source.rstrip("/")) == PINNED_WEIGHTS_NAME
 
 
-def pinned_litert_uri(weights_source: str) -> str:
-    """Where the pinned LiteRT model sits: next to the pinned weights (models/ or the models/ prefix)."""
-    return weights_source.rstrip("/")[: -len(PINNED_WEIGHTS_NAME)] + PINNED_LITERT_NAME
+def pinned_litert_uri(weights_source: str, name: str = PINNED_LITERT_NAME) -> str:
+    """Where a pinned LiteRT model (``name``) sits: next to the pinned weights (models/ or the prefix)."""
+    return weights_source.rstrip("/")[: -len(PINNED_WEIGHTS_NAME)] + name
 
 
 def load_weights(source: str, expected: str | None) -> tuple[bytes, str]:
