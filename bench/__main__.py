@@ -1,8 +1,10 @@
 """``python -m bench`` (``make bench``): the side-by-side benchmark, one run, same images.
 
 For each dataset (small Fruits-360 images, synthetic 12 MP photos): 1. the model alone on
-pre-decoded tensors, 2. this project's pipeline, 3. the reference re-implementation, each in
-its own process with the Python workers' memory sampled. Then a per-stage profile, and
+pre-decoded tensors, 2. this project's pipeline as a production batch (a cold process with an empty
+model cache, then a warm repeat; LiteRT, and again with Keras), 3. the reference re-implementation,
+each in its own process with the memory and CPU of its process tree sampled. Then cold jobs of 0, 1,
+10, 100 and 1,000 images (fixed and marginal cost), a per-stage profile, and
 ``bench/results/<date>.json`` + ``.md``.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -21,6 +24,8 @@ from bench.measure import REPO_ROOT, ChildResult, run_child
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 QUICK_SMALL, QUICK_LARGE = 300, 10
+BASIS_IMAGES = 2000
+BATCH_SIZES = (0, 1, 10, 100, 1000)
 PROFILE_SMALL, PROFILE_LARGE = 640, 40
 
 
@@ -36,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-reference", action="store_true", help="skip measurement 3")
     parser.add_argument("--skip-profile", action="store_true", help="skip the per-stage profile")
+    parser.add_argument("--skip-keras", action="store_true", help="skip ours with the Keras backend")
+    parser.add_argument("--skip-batch-sizes", action="store_true", help="skip the batch-size sweep")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "bench" / "work")
     parser.add_argument("--results-dir", type=Path, default=None, help="default bench/results")
     args = parser.parse_args(argv)
@@ -48,46 +55,65 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _child(name: str, module: str, args: list[str], work: Path) -> dict:
+def _child(name: str, module: str, args: list[str], work: Path, env: dict[str, str] | None = None) -> dict:
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    result: ChildResult = run_child(name, module, args, logs / f"{name}.json", logs / f"{name}.log")
-    summary = {k: v for k, v in result.result.items() if k not in ("summary", "cprofile_top_own_time")}
+    result: ChildResult = run_child(name, module, args, logs / f"{name}.json", logs / f"{name}.log", env)
+    summary = {
+        k: v
+        for k, v in result.result.items()
+        if k not in ("summary", "cprofile_top_own_time", "cold", "warm", "phases")
+    }
     print(
-        f"[bench] {name}: ok={result.ok} wall {result.wall_seconds}s rss {result.rss_peak_mib} "
-        f"{json.dumps(summary)[:400]}",
+        f"[bench] {name}: ok={result.ok} wall {result.wall_seconds}s cpu {result.cpu_seconds}s "
+        f"rss {result.rss_peak_mib} {json.dumps(summary)[:500]}",
         flush=True,
     )
     return asdict(result)
 
 
-def run_dataset(name: str, data: datasets.Dataset, args: argparse.Namespace) -> dict[str, dict]:
-    """The three measurements (plus ours with big partitions on the small set) for one dataset."""
-    out = args.work_dir / "out"
+def _cold_cache(work: Path, name: str) -> dict[str, str]:
+    """A fresh, empty model cache for a child: every measurement of ours starts cold."""
+    cache = work / "caches" / name
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    return {"FRUITS_CACHE_DIR": str(cache)}
+
+
+def _ours(name: str, args: argparse.Namespace, source: list[str], options: list[str]) -> dict:
+    """One process of this pipeline (a cold job), with its own output folder and empty cache."""
+    output = args.work_dir / "out" / name
+    return _child(
+        name,
+        "bench.ours",
+        [*source, "--output", str(output), *options],
+        args.work_dir,
+        _cold_cache(args.work_dir, name),
+    )
+
+
+def prepare_basis(small: datasets.Dataset, args: argparse.Namespace) -> Path:
+    """Fit and promote a PCA basis on up to 2,000 small images: production batches project on it."""
+    manifest = datasets.write_manifest(small, min(BASIS_IMAGES, small.files), args.work_dir / "manifests")
+    run = _ours("basis", args, ["--manifest", str(manifest)], ["--warm-runs", "0", "--promote"])
+    if not run["ok"]:
+        raise SystemExit("[bench] could not fit the PCA basis the production runs need")
+    return args.work_dir / "out" / "basis" / "pca_models"
+
+
+def run_dataset(name: str, data: datasets.Dataset, args: argparse.Namespace, basis: Path) -> dict[str, dict]:
+    """Model alone, ours (LiteRT, then Keras), model alone again, the reference, for one dataset."""
     root = str(data.root)
-    runs = {
-        "limit": _child(f"{name}-limit", "bench.limit", ["--input", root], args.work_dir),
-        "ours": _child(
-            f"{name}-ours",
-            "bench.ours",
-            ["--input", root, "--output", str(out / f"{name}-ours")],
-            args.work_dir,
-        ),
-    }
-    if name == "small":
-        # 2 x cores partitions whatever the file count: thousands of files per partition.
-        runs["ours_big_partitions"] = _child(
-            f"{name}-ours-big-partitions",
-            "bench.ours",
-            [
-                "--input",
-                root,
-                "--output",
-                str(out / f"{name}-ours-big"),
-                "--files-per-partition",
-                str(data.files),
-            ],
-            args.work_dir,
+    production = ["--pca-model-dir", str(basis)]
+    runs = {"limit": _child(f"{name}-limit", "bench.limit", ["--input", root], args.work_dir)}
+    runs["ours"] = _ours(f"{name}-ours", args, ["--input", root], [*production, "--warm-runs", "1"])
+    if not args.skip_keras:
+        # Same pipeline, TensorFlow instead of LiteRT: separates the runtime from the pipeline's design.
+        runs["ours_keras"] = _ours(
+            f"{name}-ours-keras",
+            args,
+            ["--input", root],
+            [*production, "--backend", "keras", "--warm-runs", "0"],
         )
     # The machine is shared: the limit is measured again after ours, and the two are averaged.
     runs["limit_after"] = _child(f"{name}-limit-after", "bench.limit", ["--input", root], args.work_dir)
@@ -95,9 +121,20 @@ def run_dataset(name: str, data: datasets.Dataset, args: argparse.Namespace) -> 
         runs["reference"] = _child(
             f"{name}-reference",
             "bench.reference",
-            ["--input", root, "--output", str(out / f"{name}-reference")],
+            ["--input", root, "--output", str(args.work_dir / "out" / f"{name}-reference")],
             args.work_dir,
         )
+    return runs
+
+
+def batch_sizes(small: datasets.Dataset, args: argparse.Namespace, basis: Path) -> dict[str, dict]:
+    """Cold jobs (one process each) of 0, 1, 10, 100 and 1,000 small images: fixed and marginal cost."""
+    runs = {}
+    for n in BATCH_SIZES:
+        manifest = datasets.write_manifest(small, max(1, n), args.work_dir / "manifests")
+        empty = ["--empty"] if n == 0 else []
+        options = ["--pca-model-dir", str(basis), "--warm-runs", "0", *empty]
+        runs[str(n)] = _ours(f"batch-{n}", args, ["--manifest", str(manifest)], options)
     return runs
 
 
@@ -134,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] datasets in {args.work_dir} (small {args.small}, large {args.large})", flush=True)
     small = datasets.make_small(args.work_dir, args.small)
     large = datasets.make_large(args.work_dir, args.large)
-    runs = {"small": run_dataset("small", small, args), "large": run_dataset("large", large, args)}
+    basis = prepare_basis(small, args)
+    runs = {
+        "small": run_dataset("small", small, args, basis),
+        "large": run_dataset("large", large, args, basis),
+    }
+    sweep = {} if args.skip_batch_sizes else batch_sizes(small, args, basis)
     stages = {} if args.skip_profile else profile(small, large, args)
     results = {
         "date": started_at.date().isoformat(),
@@ -146,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_end": machine.load_average(),
         "datasets": {"small": small.as_dict(), "large": large.as_dict()},
         "runs": runs,
+        "batch_sizes": sweep,
         "profile": stages,
     }
-    results["ratios"] = report.ratios(runs)
-    results["targets"] = [t.as_dict() for t in report.targets(runs)]
+    results["ratios"] = report.ratios(runs, sweep)
+    results["targets"] = [t.as_dict() for t in report.targets(runs, sweep)]
     table = report.markdown(results)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     json_path = args.results_dir / f"{results['date']}.json"
@@ -158,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     md_path.write_text(table)
     print("\n" + table)
     print(f"[bench] wrote {json_path} and {md_path} in {results['total_seconds']} s", flush=True)
-    failed = [f"{d}/{n}" for d, by in runs.items() for n, r in by.items() if not r["ok"]]
+    failed = [f"{d}/{n}" for d, by in [*runs.items(), ("batch", sweep)] for n, r in by.items() if not r["ok"]]
     if failed:
         print(f"[bench] failed measurements: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -1,79 +1,138 @@
-"""Cost model arithmetic (docs/cost-model.md) from a benchmark result's measured throughput.
+"""Cost of a batch of any size on EMR Serverless (docs/cost-model.md), from one benchmark run.
 
-``python -m bench.cost bench/results/<date>.json`` prints the EMR Serverless cost per 10,000
-images and for the full 90,000-image Fruits-360, for this pipeline and for the reference,
-at us-east-1 list prices and with a +25 % regional uplift (EU prices must be checked).
+Measured here (``bench/results/<date>.json``): the whole-process seconds of an empty job (the fixed
+cost a job pays before its first image: Python, Spark, the model payload, the batch's bookkeeping)
+and the vCPU-seconds each further image costs ((job of N images - empty job) x cores / N). Assumed
+(documented, not measurable without AWS): EMR Serverless worker provisioning, list prices, the
+regional uplift. ``python -m bench.cost bench/results/<date>.json`` prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: us-east-1, x86, on demand (https://aws.amazon.com/emr/pricing/, via the project's notes).
 VCPU_HOUR_USD = 0.052624
 GB_HOUR_USD = 0.0057785
-#: The one regional price list found (ap-southeast-1, 2026-08-12) is ~25 % above us-east-1.
-UPLIFTS = (1.0, 1.25)
-MINIMUM_SECONDS = 60.0  # per worker
+#: eu-west-3 was not readable here; the one regional price list found (ap-southeast-1) is +25 %.
+EU_UPLIFT = 1.25
+#: ECB reference rate of 2026-10-28: 1 EUR = 1.1133 USD.
+EUR_PER_USD = 1 / 1.1133
+MINIMUM_SECONDS = 60.0  # billed per worker
+BATCHES = (1, 10, 100, 1_000, 10_000)
 
 
 @dataclass(frozen=True)
 class Sizing:
-    """Workers of one job run and the assumed start-up times."""
+    """The workers of one job run and the EMR provisioning time (an assumption)."""
 
     driver_vcpu: int = 2
     driver_gb: int = 8
     executor_vcpu: int = 4
     executor_gb: int = 8
-    executors: int = 2
-    driver_startup_s: float = 90.0  # worker provisioning + image + Spark/JVM + listing + payload
-    executor_startup_s: float = 30.0  # Python workers + model build per executor
+    #: Executors started with the job (``spark.dynamicAllocation.initialExecutors``).
+    initial_executors: int = 1
+    max_executors: int = 7
+    #: Worker provisioning before Spark starts (image pull, container): not measurable here.
+    provisioning_s: float = 30.0
+    #: Dynamic allocation adds executors while this much work per executor is queued.
+    target_executor_s: float = 60.0
 
 
-def job_cost(images: int, per_vcpu_ips: float, sizing: Sizing, uplift: float = 1.0) -> dict[str, float]:
-    """Wall time and cost (USD) of one job run processing ``images`` at ``per_vcpu_ips``."""
-    processing_s = images / (per_vcpu_ips * sizing.executor_vcpu * sizing.executors)
-    driver_s = max(MINIMUM_SECONDS, sizing.driver_startup_s + processing_s)
-    executor_s = max(MINIMUM_SECONDS, sizing.executor_startup_s + processing_s)
-    vcpu_h = (sizing.driver_vcpu * driver_s + sizing.executors * sizing.executor_vcpu * executor_s) / 3600
-    gb_h = (sizing.driver_gb * driver_s + sizing.executors * sizing.executor_gb * executor_s) / 3600
-    cost = uplift * (vcpu_h * VCPU_HOUR_USD + gb_h * GB_HOUR_USD)
+@dataclass(frozen=True)
+class Measured:
+    """What one benchmark run says a job costs on this machine."""
+
+    fixed_s: float  # whole process of an empty job
+    vcpu_s_per_image: float  # marginal, whole-process basis
+    cores: int
+
+
+def measured(results: dict, dataset: str = "small") -> Measured:
+    """Fixed cost from the empty job, marginal cost from the dataset's production job."""
+    cores = results["machine"]["nproc"]
+    empty = results["batch_sizes"]["0"]["result"]["whole_process_seconds"]
+    ours = results["runs"][dataset]["ours"]["result"]
+    marginal = (ours["whole_process_seconds"] - empty) * cores / ours["images"]
+    return Measured(round(empty, 2), round(marginal, 5), cores)
+
+
+def executors_for(images: int, m: Measured, sizing: Sizing) -> int:
+    """Executors dynamic allocation ends up with: the initial ones, more while work is queued."""
+    one_executor_s = images * m.vcpu_s_per_image / sizing.executor_vcpu
+    wanted = math.ceil(one_executor_s / sizing.target_executor_s) if images else 0
+    return max(sizing.initial_executors, min(sizing.max_executors, max(1, wanted)))
+
+
+def job_cost(images: int, m: Measured, sizing: Sizing, uplift: float = EU_UPLIFT) -> dict[str, float]:
+    """Latency and cost of one job: the driver runs from provisioning to the end, each executor from
+    its provisioning to the end of the work, each at least a minute."""
+    executors = executors_for(images, m, sizing)
+    processing_s = images * m.vcpu_s_per_image / (sizing.executor_vcpu * executors)
+    driver_s = max(MINIMUM_SECONDS, sizing.provisioning_s + m.fixed_s + processing_s)
+    executor_s = max(MINIMUM_SECONDS, sizing.provisioning_s + processing_s)
+    vcpu_h = (sizing.driver_vcpu * driver_s + executors * sizing.executor_vcpu * executor_s) / 3600
+    gb_h = (sizing.driver_gb * driver_s + executors * sizing.executor_gb * executor_s) / 3600
+    usd = uplift * (vcpu_h * VCPU_HOUR_USD + gb_h * GB_HOUR_USD)
     return {
-        "processing_s": round(processing_s, 1),
-        "wall_s": round(driver_s, 1),
+        "executors": executors,
+        "latency_s": round(sizing.provisioning_s + m.fixed_s + processing_s, 1),
         "vcpu_hours": round(vcpu_h, 4),
         "gb_hours": round(gb_h, 4),
-        "usd": round(cost, 4),
+        "eur": round(usd * EUR_PER_USD, 5),
+        "eur_per_1000_images": round(usd * EUR_PER_USD * 1000 / images, 5) if images else None,
     }
 
 
-def table(results: dict) -> str:
-    """Markdown table of costs for ours and the reference on the small set's measured throughput."""
-    cores = results["machine"]["nproc"]
-    rates = {}
-    for name in ("ours", "reference"):
-        run = results["runs"]["small"].get(name)
-        if run and run.get("ok"):
-            rates[name] = run["result"]["images_per_second"] / cores
+#: The configurations compared: EMR Serverless' default of 3 initial executors, and this stack's.
+CONFIGURATIONS = {
+    "EMR default (3 initial executors)": Sizing(initial_executors=3),
+    "this stack (1 initial executor, min 0)": Sizing(initial_executors=1),
+}
+
+
+def batch_table(results: dict, dataset: str = "small") -> str:
+    """Markdown: € per batch and per 1,000 images, and latency, for each batch size and configuration."""
+    m = measured(results, dataset)
     lines = [
-        "| pipeline | images/s per vCPU (measured) | images | executors (4 vCPU, 8 GB) | wall "
-        "| vCPU-h | GB-h "
-        "| USD (us-east-1) | USD (+25 %) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Measured ({results['date']}, {dataset} images): fixed cost {m.fixed_s:.1f} s (empty job, whole "
+        f"process), {m.vcpu_s_per_image * 1000:.2f} vCPU-ms per image.",
+        "",
+        "| images per batch | configuration | executors | latency s | vCPU-h | GB-h | € per batch "
+        "| € per 1,000 images |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, rate in rates.items():
-        for images, executors in ((100, 1), (10_000, 1), (10_000, 2), (90_000, 2), (90_000, 7)):
-            sizing = Sizing(executors=executors)
-            base = job_cost(images, rate, sizing)
-            high = job_cost(images, rate, sizing, UPLIFTS[1])
+    for images in BATCHES:
+        for name, sizing in CONFIGURATIONS.items():
+            c = job_cost(images, m, sizing)
             lines.append(
-                f"| {name} | {rate:.1f} | {images:,} | {executors} | {base['wall_s'] / 60:.1f} min "
-                f"| {base['vcpu_hours']:.3f} | {base['gb_hours']:.3f} | {base['usd']:.3f} "
-                f"| {high['usd']:.3f} |"
+                f"| {images:,} | {name} | {c['executors']} | {c['latency_s']:.0f} | {c['vcpu_hours']:.4f} "
+                f"| {c['gb_hours']:.4f} | {c['eur']:.4f} | {c['eur_per_1000_images']:.4f} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def window_table(results: dict, uploads_per_second: float = 90_000 / 86_400) -> str:
+    """Markdown: for a steady upload rate, € per day and the answer's latency per batching window."""
+    m = measured(results)
+    sizing = CONFIGURATIONS["this stack (1 initial executor, min 0)"]
+    lines = [
+        f"Uploads at {uploads_per_second:.2f} per second ({uploads_per_second * 86_400:,.0f} per day):",
+        "",
+        "| batching window s | images per batch | jobs per day | € per day | worst-case answer latency s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for window in (1, 10, 60, 300):
+        images = max(1, round(uploads_per_second * window))
+        jobs = 86_400 / window
+        c = job_cost(images, m, replace(sizing))
+        lines.append(
+            f"| {window} | {images:,} | {jobs:,.0f} | {c['eur'] * jobs:.2f} | {window + c['latency_s']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
     args = parser.parse_args()
-    print(table(json.loads(args.results.read_text())))
+    results = json.loads(args.results.read_text())
+    print(batch_table(results))
+    print(batch_table(results, "large"))
+    print(window_table(results))
 
 
 if __name__ == "__main__":

@@ -161,3 +161,14 @@ def make_large(work_dir: Path, n: int, processes: int = 2) -> Dataset:
     with Pool(processes) as pool:
         total = sum(pool.imap_unordered(_make_photo, jobs, chunksize=4))
     return _write_marker(Dataset("large", root, n, total, str(source)), spec)
+
+
+def write_manifest(data: Dataset, n: int, folder: Path) -> Path:
+    """A manifest of the dataset's first ``n`` files (sorted): one production batch of that size."""
+    from spark_app.manifest import ManifestEntry, dumps_manifest
+
+    files = sorted(p for p in data.root.rglob("*") if p.is_file())[:n]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{data.name}-{n}.jsonl"
+    path.write_text(dumps_manifest([ManifestEntry(str(f.resolve())) for f in files]))
+    return path

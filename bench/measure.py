@@ -1,16 +1,18 @@
-"""Run one measurement in a child process and sample the memory of its process tree.
+"""Run one measurement in a child process and sample the memory and CPU of its process tree.
 
 Each measurement runs as ``python -m bench.<module>`` in its own process (TensorFlow and
 LiteRT cannot share one, and Spark sessions of different configurations are best apart).
-While it runs, a thread polls ``/proc`` for the child's descendants and keeps the peak
-resident set (``VmHWM``) per kind of process: PySpark Python workers (``pyspark.daemon`` /
-``pyspark/worker`` in the command line), the JVM, the driver, and anything else.
+While it runs, a thread walks the child's process tree with psutil and keeps the peak resident
+set per kind of process (PySpark Python workers, the JVM, the driver, anything else) and the last
+CPU times of every process; the CPU of the whole tree is also read from the kernel's accounting of
+reaped children (``RUSAGE_CHILDREN``), which misses nothing that exited between two samples.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -18,67 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 PYSPARK_WORKER_MARKERS = ("pyspark.daemon", "pyspark/worker", "pyspark.worker")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _ppid_map() -> dict[int, int]:
-    """pid -> parent pid for every process visible in /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # The command name is in parentheses and may contain spaces: split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
-    return parents
-
-
-def descendants(root: int) -> list[int]:
-    """Every live descendant of ``root`` (not ``root`` itself)."""
-    children: dict[int, list[int]] = {}
-    for pid, ppid in _ppid_map().items():
-        children.setdefault(ppid, []).append(pid)
-    out, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child)
-    return out
-
-
-def _status_kib(pid: int, key: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _cpu_ticks(pid: int) -> int | None:
-    """utime + stime of a process, in clock ticks."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[11]) + int(fields[12])
 
 
 def classify(pid: int, root: int, cmdline: str) -> str:
@@ -94,29 +39,36 @@ def classify(pid: int, root: int, cmdline: str) -> str:
 
 @dataclass
 class RssSampler:
-    """Polls the process tree under ``root`` and keeps the peak VmHWM (KiB) per kind."""
+    """Polls the process tree under ``root`` (psutil) and keeps the peak RSS (MiB) per kind."""
 
     root: int
     interval: float = 0.2
-    peak_kib: dict[str, int] = field(default_factory=dict)
+    peak_mib: dict[str, float] = field(default_factory=dict)
     processes_seen: dict[str, int] = field(default_factory=dict)
-    _seen: set[int] = field(default_factory=set)
-    _cpu_ticks: dict[int, int] = field(default_factory=dict)
+    _kinds: dict[int, str] = field(default_factory=dict)
+    _cpu: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def sample(self) -> None:
-        for pid in [self.root, *descendants(self.root)]:
-            hwm = _status_kib(pid, "VmHWM")
-            if hwm is None:
+        try:
+            root = psutil.Process(self.root)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    rss = proc.memory_info().rss / 2**20
+                    times = proc.cpu_times()
+                    # Not cached by pid: a launcher script exec()s into the JVM under the same pid.
+                    kind = classify(proc.pid, self.root, " ".join(proc.cmdline()))
+            except psutil.Error:
                 continue
-            ticks = _cpu_ticks(pid)
-            if ticks is not None:
-                self._cpu_ticks[pid] = ticks
-            kind = classify(pid, self.root, _cmdline(pid))
-            self.peak_kib[kind] = max(self.peak_kib.get(kind, 0), hwm)
-            if pid not in self._seen:
-                self._seen.add(pid)
+            self._cpu[proc.pid] = times.user + times.system
+            self.peak_mib[kind] = max(self.peak_mib.get(kind, 0.0), rss)
+            if self._kinds.get(proc.pid) != kind:
+                self._kinds[proc.pid] = kind
                 self.processes_seen[kind] = self.processes_seen.get(kind, 0) + 1
 
     def _loop(self) -> None:
@@ -136,10 +88,16 @@ class RssSampler:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of every process of the tree, as last sampled."""
-        return round(sum(self._cpu_ticks.values()) / os.sysconf("SC_CLK_TCK"), 2)
+        return round(sum(self._cpu.values()), 2)
 
     def peaks_mib(self) -> dict[str, float]:
-        return {kind: round(kib / 1024, 1) for kind, kib in sorted(self.peak_kib.items())}
+        return {kind: round(mib, 1) for kind, mib in sorted(self.peak_mib.items())}
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU of this process's reaped descendants (kernel accounting)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -153,7 +111,7 @@ class ChildResult:
     rss_peak_mib: dict[str, float]
     processes_seen: dict[str, int]
     load_average: list[float] = field(default_factory=list)  # 1-min load at start and end
-    cpu_seconds: float = 0.0  # user + system CPU of the whole process tree (sampled)
+    cpu_seconds: float = 0.0  # user + system CPU of the whole process tree
     log_tail: str = ""
 
 
@@ -172,6 +130,7 @@ def run_child(
     cmd = [sys.executable, "-m", module, *args, "--result", str(result_path)]
     print(f"[bench] {name}: {' '.join(cmd[2:])}", flush=True)
     load_start = os.getloadavg()[0]
+    cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
@@ -182,6 +141,7 @@ def run_child(
                 proc.kill()
                 proc.wait()
     wall = time.perf_counter() - started
+    cpu = max(_children_cpu_seconds() - cpu_before, sampler.cpu_seconds())
     ok = proc.returncode == 0 and result_path.is_file()
     result = json.loads(result_path.read_text()) if result_path.is_file() else {}
     tail = "" if ok else "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
@@ -196,6 +156,6 @@ def run_child(
         sampler.peaks_mib(),
         dict(sampler.processes_seen),
         load,
-        sampler.cpu_seconds(),
+        round(cpu, 2),
         tail,
     )

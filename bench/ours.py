@@ -1,132 +1,190 @@
-"""Measurement 2: this project's pipeline end to end (``spark_app.pipeline.run``, ``local[*]``).
+"""Measurement 2: this project's pipeline, run as a deployed batch runs it, cold then warm.
 
-Times ``run()`` from listing to the last Parquet file (features + PCA fit/transform + errors +
-run summary); the Spark session is started before the clock (as for the reference).
+One process is one job, as on EMR Serverless: Python start and imports, the Spark session (JVM),
+the model payload, then the batch. Recorded in one process:
 
-``python -m bench.ours --input DIR --output DIR --result OUT.json [--files-per-partition N]``
+* **whole process, cold**: from the process's creation (psutil) to the end of the batch's run, with
+  a fresh model cache (``FRUITS_CACHE_DIR`` is set to an empty folder by the caller);
+* **the batch's run, cold**: ``run()`` only, the session already started;
+* **warm runs** (steady state): the same batch again in the same session, whose Python workers
+  already hold the model; their **features phase** is the single pass (from the pipeline's
+  "files in N partitions" log line to its "features:" line).
+
+``--pca-model-dir`` (a promoted basis) gives the production single pass; without it the batch fits
+its own basis (two passes, ``--pca-fit-any-size``). ``--empty`` runs a batch of no files: the fixed
+cost of a job. ``--promote`` promotes the basis the run fitted (to prepare the production runs).
+
+``python -m bench.ours (--input DIR | --manifest FILE) --output DIR --result OUT.json [options]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from spark_app import pipeline
+import psutil
+
+from spark_app.backends import BACKENDS, LITERT
 from spark_app.features import DEFAULT_BATCH_SIZE
-from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, RunConfig, run
+from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, RunConfig, execute, prepare
+from spark_app.registry import promote
 from spark_app.session import build_session
+from spark_app.subcommands import configure_logging
+
+PHASE_START, PHASE_END = "files in", "features:"
 
 
-def _record_phases(events: list[tuple[float, str]]) -> None:
-    """Timestamp the pipeline's progress messages (phase breakdown without touching spark_app)."""
-    original = pipeline._log
+class _Phases(logging.Handler):
+    """Timestamps of the pipeline's log lines (``fruits`` logger)."""
 
-    def log(message: str) -> None:
-        events.append((time.perf_counter(), message))
-        original(message)
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.events: list[tuple[float, str]] = []
 
-    pipeline._log = log
-    for name in ("fit_pca", "save_pca", "_write_partition"):
-        setattr(pipeline, name, _timed(getattr(pipeline, name), name, events))
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.append((time.perf_counter(), record.getMessage()))
+
+    def features_phase(self, since: float) -> float | None:
+        """Seconds of the last run's single pass (or extraction + count), from its log lines."""
+        events = [(t, m) for t, m in self.events if t >= since]
+        start = next((t for t, m in events if PHASE_START in m), None)
+        end = next((t for t, m in events if m.startswith(PHASE_END)), None)
+        return round(end - start, 3) if start is not None and end is not None else None
 
 
-def _timed(fn, name: str, events: list[tuple[float, str]]):
-    """``fn`` recording its start and end as events."""
+def _process_age() -> float:
+    """Seconds since this process was created (the whole process's clock)."""
+    return time.time() - psutil.Process().create_time()
 
-    def wrapper(*args, **kwargs):
-        events.append((time.perf_counter(), f"{name} start"))
+
+def _tree_cpu_seconds() -> float:
+    """User + system CPU of this process, its reaped children and its live descendants (JVM, workers)."""
+    me = psutil.Process()
+    own = me.cpu_times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in me.children(recursive=True):
         try:
-            return fn(*args, **kwargs)
-        finally:
-            events.append((time.perf_counter(), f"{name} end"))
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
-    return wrapper
 
-
-def measure(
-    input_dir: Path,
-    output_dir: Path,
-    files_per_partition: int,
-    pca_k: int | None,
-    master: str,
-    arrow_batch_rows: int = DEFAULT_BATCH_SIZE,
-    pca_model_dir: Path | None = None,
-) -> dict[str, object]:
-    """One pipeline run; returns the timing and the pipeline's own summary."""
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    started = time.perf_counter()
-    spark = build_session("bench-ours", master=master, arrow_batch_rows=arrow_batch_rows)
-    session_seconds = time.perf_counter() - started
-    config = RunConfig(
-        output=str(output_dir.resolve()),
-        input=str(input_dir.resolve()),
+def _config(args: argparse.Namespace) -> RunConfig:
+    production = args.pca_model_dir is not None
+    return RunConfig(
+        output=str(args.output.resolve()),
+        input=str(args.input.resolve()) if args.input else None,
+        manifest=str(args.manifest.resolve()) if args.manifest else None,
         batch_id="bench",
-        files_per_partition=files_per_partition,
-        pca_k=pca_k,
-        master=master,
-        # Production mode (the state machine passes --pca-model latest): reuse a fitted PCA.
-        pca_model="latest" if pca_model_dir else None,
-        pca_model_dir=str(pca_model_dir.resolve()) if pca_model_dir else None,
+        backend=args.backend,
+        files_per_partition=args.files_per_partition,
+        master=args.master,
+        batch_size=args.arrow_batch_rows,
+        pca_model="latest" if production else None,
+        pca_model_dir=str(args.pca_model_dir.resolve()) if production else None,
+        pca_fit_any_size=not production,
     )
-    events: list[tuple[float, str]] = []
-    _record_phases(events)
-    try:
-        started = time.perf_counter()
-        summary = run(config, spark)
-        seconds = time.perf_counter() - started
-        parallelism = spark.sparkContext.defaultParallelism
-    finally:
-        spark.stop()
-    fit = summary.pca_fit_seconds or 0.0
+
+
+def _run(prepared, spark, phases: _Phases) -> dict[str, object]:
+    started = time.perf_counter()
+    summary = execute(dataclasses.replace(prepared, started=started), spark)
+    seconds = time.perf_counter() - started
     return {
-        "images": summary.inputs,
-        "ok_images": summary.images,
-        "errors": summary.errors,
         "seconds": round(seconds, 3),
-        "images_per_second": round(summary.inputs / seconds, 2),
-        "session_start_seconds": round(session_seconds, 3),
-        "pca_fit_seconds": summary.pca_fit_seconds,
-        "pca_share_of_total": round(fit / seconds, 4),
-        "seconds_without_pca_fit": round(seconds - fit, 3),
-        "files_per_partition": files_per_partition,
-        "arrow_batch_rows": arrow_batch_rows,
-        "pca_model_dir": str(pca_model_dir) if pca_model_dir else None,
-        "default_parallelism": parallelism,
-        "master": master,
-        "phases": [{"at_seconds": round(t - started, 3), "message": m} for t, m in events],
+        "images_per_second": round(summary.inputs / seconds, 2) if summary.inputs else None,
+        "features_phase_seconds": phases.features_phase(started),
+        "log": [(round(t - started, 3), m) for t, m in phases.events if t >= started],
+        "model_builds": summary.model_builds,
         "summary": asdict(summary),
     }
 
 
-def main() -> None:
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    """The cold batch (whole process and run), then ``--warm-runs`` warm repeats."""
+    if args.output.exists():
+        shutil.rmtree(args.output)
+    configure_logging()
+    phases = _Phases()
+    logging.getLogger("fruits").addHandler(phases)
+    imports_done = _process_age()
+    started = time.perf_counter()
+    spark = build_session("bench-ours", master=args.master, arrow_batch_rows=args.arrow_batch_rows)
+    session_seconds = time.perf_counter() - started
+    try:
+        prepared = prepare(_config(args))
+        if args.empty:
+            prepared = dataclasses.replace(prepared, items=[])
+        cold = _run(prepared, spark, phases)
+        whole_process, cold_cpu = _process_age(), _tree_cpu_seconds()
+        warm = [_run(prepared, spark, phases) for _ in range(args.warm_runs)]
+        warm_cpu = _tree_cpu_seconds() - cold_cpu
+        parallelism = spark.sparkContext.defaultParallelism
+    finally:
+        spark.stop()
+    inputs = len(prepared.items)
+    if args.promote:
+        fitted = cold["summary"]["pca_version"]
+        promote(str(Path(cold["summary"]["pca_model_path"]).parent), fitted)
+    features = [w["features_phase_seconds"] for w in warm if w["features_phase_seconds"]]
+    return {
+        "images": inputs,
+        "ok_images": cold["summary"]["images"],
+        "backend": args.backend,
+        "mode": "single pass" if args.pca_model_dir else "fit (two passes)",
+        "imports_seconds": round(imports_done, 3),
+        "session_start_seconds": round(session_seconds, 3),
+        "whole_process_seconds": round(whole_process, 3),
+        "whole_process_images_per_second": round(inputs / whole_process, 2) if inputs else None,
+        "cold_cpu_seconds": round(cold_cpu, 2),
+        "warm_cpu_seconds_per_image": round(warm_cpu / (inputs * len(warm)), 5) if warm and inputs else None,
+        # The batch's run with the session started (cold workers): the figure reported before.
+        "seconds": cold["seconds"],
+        "images_per_second": cold["images_per_second"],
+        "pca_fit_seconds": cold["summary"]["pca_fit_seconds"],
+        "warm_seconds": [w["seconds"] for w in warm],
+        "warm_images_per_second": max((w["images_per_second"] or 0 for w in warm), default=None),
+        "warm_features_phase_seconds": min(features) if features else None,
+        "warm_features_images_per_second": round(inputs / min(features), 2) if features and inputs else None,
+        "files_per_partition": args.files_per_partition,
+        "default_parallelism": parallelism,
+        "cold": cold,
+        "warm": warm,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, type=Path)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path)
+    source.add_argument("--manifest", type=Path)
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--pca-model-dir", type=Path, help="promoted basis there: the production single pass")
+    parser.add_argument("--backend", choices=BACKENDS, default=LITERT)
+    parser.add_argument("--warm-runs", type=int, default=1)
+    parser.add_argument("--empty", action="store_true", help="a batch of no files (the job's fixed cost)")
+    parser.add_argument("--promote", action="store_true", help="promote the basis this run fitted")
     parser.add_argument("--files-per-partition", type=int, default=DEFAULT_FILES_PER_PARTITION)
-    parser.add_argument("--pca-k", type=int, default=None, help="default: the pipeline's variance target")
     parser.add_argument("--master", default="local[*]")
-    parser.add_argument(
-        "--arrow-batch-rows", type=int, default=DEFAULT_BATCH_SIZE, help="as the CLI does: the batch size"
-    )
-    parser.add_argument("--pca-model-dir", type=Path, help="reuse the latest PCA saved there (no fit)")
+    parser.add_argument("--arrow-batch-rows", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--result", required=True, type=Path)
-    args = parser.parse_args()
-    result = measure(
-        args.input,
-        args.output,
-        args.files_per_partition,
-        args.pca_k,
-        args.master,
-        args.arrow_batch_rows,
-        args.pca_model_dir,
-    )
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    result = measure(args)
     args.result.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "summary"}, indent=2), flush=True)
+    shown = {k: v for k, v in result.items() if k not in ("cold", "warm")}
+    print(json.dumps(shown, indent=2), flush=True)
 
 
 if __name__ == "__main__":

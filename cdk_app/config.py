@@ -274,7 +274,9 @@ class PipelineConfig:
         if self.emr_max_vcpu < 4:
             raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
         if not 1 <= self.initial_executors <= self.max_executors:
-            raise ConfigError("initial_executors must be between 1 and the executors that fit (max_executors)")
+            raise ConfigError(
+                "initial_executors must be between 1 and the executors that fit (max_executors)"
+            )
         validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
         validate_worker("driver", self.driver_cores, self.driver_worker_memory_gb)
         if self.driver_cores + self.executor_cores > self.emr_max_vcpu:

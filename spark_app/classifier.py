@@ -35,6 +35,7 @@ from spark_app.classifier_math import (
     top3_answer,
     top_k_accuracy,
 )
+from spark_app.model_arrays import load_arrays, save_arrays
 from spark_app.pca import LATEST
 from spark_app.registry import promoted_version
 
@@ -68,11 +69,28 @@ class TrainedClassifier:
 class LoadedClassifier:
     """A classifier ready to predict."""
 
-    model: Any  # pyspark.ml.classification.LogisticRegressionModel
+    model: Any  # pyspark.ml.classification.LogisticRegressionModel (None when loaded without Spark)
     labels: list[str]
     features: str  # RAW or PCA
     version: str
     pca_version: str | None
+    #: (classes, inputs) and (classes,) when loaded without Spark (``load_classifier_arrays``).
+    loaded_weights: np.ndarray | None = None
+    loaded_intercepts: np.ndarray | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Coefficients, one row per class (``coefficientMatrix``)."""
+        if self.loaded_weights is not None:
+            return self.loaded_weights
+        return np.asarray(self.model.coefficientMatrix.toArray())
+
+    @property
+    def intercepts(self) -> np.ndarray:
+        """One intercept per class (``interceptVector``)."""
+        if self.loaded_intercepts is not None:
+            return self.loaded_intercepts
+        return np.asarray(self.model.interceptVector.toArray())
 
 
 def _input_column(features: str) -> Any:
@@ -190,6 +208,7 @@ def train(
         spark, storage.join_uri(uri, MODEL_SUBDIR), lambda target: model.write().overwrite().save(target)
     )
     storage.write_bytes(storage.join_uri(uri, CONFUSION_PNG), confusion_png(metrics))
+    save_arrays(uri, weights=model.coefficientMatrix.toArray(), intercepts=model.interceptVector.toArray())
     storage.write_text(storage.join_uri(uri, METRICS_FILE), json.dumps(metrics, indent=2))  # last: complete
     return TrainedClassifier(version, uri, metrics)
 
@@ -273,6 +292,27 @@ def load_classifier(uri: str) -> LoadedClassifier:
     )
 
 
+def load_classifier_arrays(uri: str) -> LoadedClassifier:
+    """A saved version's coefficients for the extraction pass, without Spark (one read); the Spark
+    model for a version saved before the arrays were."""
+    try:
+        metrics = json.loads(storage.read_text(storage.join_uri(uri, METRICS_FILE)))
+        arrays = load_arrays(uri)
+    except (storage.StorageError, ValueError, OSError) as exc:
+        raise ClassifierError(f"cannot load classifier {uri}: {str(exc).splitlines()[0]}") from None
+    if arrays is None or not {"weights", "intercepts"} <= arrays.keys():
+        return load_classifier(uri)
+    return LoadedClassifier(
+        None,
+        metrics["labels"],
+        metrics["features"],
+        metrics["version"],
+        metrics["pca_version"],
+        loaded_weights=arrays["weights"],
+        loaded_intercepts=arrays["intercepts"],
+    )
+
+
 def predict(frame: Any, classifier: LoadedClassifier, threshold: float) -> Any:
     """``frame`` with the prediction columns (rows without the needed features get nulls).
 
@@ -283,8 +323,8 @@ def predict(frame: Any, classifier: LoadedClassifier, threshold: float) -> Any:
     from pyspark.sql import functions as F
 
     labels = classifier.labels
-    weights = classifier.model.coefficientMatrix.toArray().astype(np.float32)
-    intercepts = classifier.model.interceptVector.toArray().astype(np.float32)
+    weights = classifier.weights.astype(np.float32)
+    intercepts = classifier.intercepts.astype(np.float32)
     names = [name for name, _ in PREDICTION_SCHEMA[:-1]]
     struct = ", ".join(f"{name} {kind}" for name, kind in PREDICTION_SCHEMA[:-1])
 

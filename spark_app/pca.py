@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from spark_app import hadoop_fs, storage
+from spark_app.model_arrays import load_arrays, save_arrays
 from spark_app.pca_math import GramSums, gram_sums, principal_components
 
 LATEST = "latest"
@@ -56,6 +57,15 @@ class PcaResult:
     spectrum: list[float]  # ratio per component of the full fit ([] when loaded)
     fit_seconds: float
     fitted: bool
+    #: (1280, k) when loaded without Spark (``load_basis``); else read from ``model``.
+    loaded_components: np.ndarray | None = None
+
+    @property
+    def components(self) -> np.ndarray:
+        """The basis as a (1280, k) float64 array (``PCAModel.pc``)."""
+        if self.loaded_components is not None:
+            return self.loaded_components
+        return np.asarray(self.model.pc.toArray())
 
 
 def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
@@ -169,6 +179,7 @@ def save_pca(result: PcaResult, model_dir: str, *, fitted_on: dict | None = None
     hadoop_fs.write_via(
         spark, storage.join_uri(target, MODEL_SUBDIR), lambda uri: result.model.write().overwrite().save(uri)
     )
+    save_arrays(target, components=result.components)
     storage.write_text(storage.join_uri(target, VARIANCE_FILE), variance_json(result, fitted_on))
     return target
 
@@ -198,6 +209,29 @@ def resolve_model_uri(reference: str, model_dir: str | None) -> str | None:
     if not storage.exists(pointer):
         return None
     return storage.join_uri(model_dir, storage.read_text(pointer).strip())
+
+
+def load_basis(version_uri: str) -> PcaResult:
+    """A saved version's basis for the extraction pass: its arrays without Spark (one read), or the
+    Spark model for a version saved before the arrays were."""
+    started = time.perf_counter()
+    try:
+        arrays = load_arrays(version_uri)
+        info = json.loads(storage.read_text(storage.join_uri(version_uri, VARIANCE_FILE)))
+    except (storage.StorageError, ValueError, OSError) as exc:
+        raise PcaError(f"cannot load PCA model {version_uri}: {str(exc).splitlines()[0]}") from None
+    if arrays is None or "components" not in arrays:
+        return load_pca(version_uri, "features_vector", "pca_vector")
+    return PcaResult(
+        model=None,
+        version=info["pca_version"],
+        k=int(info["k"]),
+        explained_variance=[float(v) for v in info["explained_variance_ratio"]],
+        spectrum=[],
+        fit_seconds=time.perf_counter() - started,
+        fitted=False,
+        loaded_components=arrays["components"],
+    )
 
 
 def load_pca(version_uri: str, input_col: str, output_col: str) -> PcaResult:

@@ -24,7 +24,7 @@ from spark_app.backends import LITERT, ModelPayload
 from spark_app.classifier import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     LoadedClassifier,
-    load_classifier,
+    load_classifier_arrays,
     predict,
     resolve_classifier,
 )
@@ -53,7 +53,7 @@ from spark_app.outcomes import (
     total,
 )
 from spark_app.partitions import delete_partition, replace_partition
-from spark_app.pca import NATIVE, PcaResult, fit_pca, load_pca, resolve_model_uri, save_pca
+from spark_app.pca import NATIVE, PcaResult, fit_pca, load_basis, resolve_model_uri, save_pca
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
@@ -496,7 +496,7 @@ def _promoted_pca(config: RunConfig) -> tuple[PcaResult | None, str | None, str 
     version_uri = resolve_model_uri(config.pca_model, config.pca_dir)
     if version_uri is not None:
         log.info(f"PCA: projecting on {version_uri} (in the extraction pass)")
-        return load_pca(version_uri, "features_vector", "pca_vector"), version_uri, None
+        return load_basis(version_uri), version_uri, None
     note = f"no promoted PCA basis in {config.pca_dir} yet: features written without pca"
     log.info(f"PCA: {note}")
     return None, None, note
@@ -541,10 +541,10 @@ def _heads(pca: PcaResult | None, classifier: LoadedClassifier | None, threshold
     if pca is None and classifier is None:
         return None
     return Heads(
-        pca_components=np.asarray(pca.model.pc.toArray(), dtype=np.float32) if pca else None,
+        pca_components=pca.components.astype(np.float32) if pca else None,
         pca_version=pca.version if pca else None,
-        classifier_weights=classifier.model.coefficientMatrix.toArray() if classifier else None,
-        classifier_intercepts=classifier.model.interceptVector.toArray() if classifier else None,
+        classifier_weights=classifier.weights if classifier else None,
+        classifier_intercepts=classifier.intercepts if classifier else None,
         classifier_labels=tuple(classifier.labels) if classifier else (),
         classifier_features=classifier.features if classifier else RAW,
         classifier_version=classifier.version if classifier else None,
@@ -561,7 +561,7 @@ def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:
         log.info(f"classifier: none promoted in {config.classifier_dir} yet: rows get no prediction")
         return None
     log.info(f"classifier: predicting with {uri}")
-    return load_classifier(uri)
+    return load_classifier_arrays(uri)
 
 
 def _answer_uploads(

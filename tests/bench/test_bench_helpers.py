@@ -1,8 +1,10 @@
 """Pure helpers of the benchmark (no Spark, no timing assertions)."""
 
-from bench.cost import Sizing, job_cost
-from bench.measure import classify
-from bench.report import Target, ratios
+import os
+
+from bench.cost import Measured, Sizing, executors_for, job_cost
+from bench.measure import RssSampler, classify
+from bench.report import Target, cpu_seconds_per_image, ratios, targets
 
 
 def test_target_status_respects_direction():
@@ -12,26 +14,59 @@ def test_target_status_respects_direction():
     assert Target("t", None, 0.10, False, "share").status == "N/A"
 
 
-def test_ratios_use_the_mean_of_both_limit_measurements():
-    def run(ips):
-        return {"ok": True, "result": {"images_per_second": ips, "images": 10}, "cpu_seconds": 0}
+def _run(**result):
+    return {"ok": True, "wall_seconds": 50.0, "cpu_seconds": 90.0, "result": {"images": 1000, **result}}
 
+
+def test_ratios_and_targets_come_from_the_same_run():
     runs = {
-        "small": {"limit": run(100.0), "limit_after": run(300.0), "ours": run(100.0), "reference": run(50.0)}
+        "small": {
+            "limit": _run(images_per_second=100.0),
+            "limit_after": _run(images_per_second=300.0),  # the mean of both is the model alone: 200
+            "ours": _run(
+                whole_process_images_per_second=160.0,
+                images_per_second=170.0,
+                warm_features_images_per_second=190.0,
+                cold_cpu_seconds=20.0,
+            ),
+            "reference": _run(images_per_second=50.0),  # whole process: 1000 / 50 s = 20
+        }
     }
-    out = ratios(runs)
-    assert out["small: ours/limit"] == 0.5
-    assert out["small: ours/reference"] == 2.0
-    assert out["small: ours/reference per CPU-second"] is None
+    sweep = {"0": _run(whole_process_seconds=10.0), "10": _run(whole_process_seconds=12.5)}
+    out = ratios(runs, sweep)
+    assert out["small: ours whole process (cold) / model alone"] == 0.8
+    assert out["small: ours features phase (warm) / model alone"] == 0.95
+    assert out["small: ours / reference (batch run)"] == 3.4
+    assert out["small: ours / reference (whole process)"] == 8.0
+    assert out["small: ours LiteRT / ours Keras (batch run)"] is None  # not measured
+    assert out["10-image job / empty job (whole process)"] == 1.25
+    status = {t.name: t.status for t in targets(runs, sweep)}
+    assert status["small, whole process, cold: ours >= 0.75 of the model alone"] == "PASS"
+    assert status["small, steady-state features phase: ours >= 0.9 of the model alone"] == "PASS"
+    assert status["12 MP photos: ours >= 5x the reference"] == "N/A"
+    assert status["a 10-image job <= 2x an empty job (whole process)"] == "PASS"
+    assert cpu_seconds_per_image(runs["small"]["ours"]) == 0.02  # the cold job's CPU, not the tree's 90 s
+    assert cpu_seconds_per_image(runs["small"]["reference"]) == 0.09
 
 
-def test_job_cost_applies_the_one_minute_minimum():
-    tiny = job_cost(1, 100.0, Sizing(executors=1, driver_startup_s=0, executor_startup_s=0))
-    assert tiny["wall_s"] == 60.0
-    assert tiny["vcpu_hours"] == round((2 * 60 + 4 * 60) / 3600, 4)
+def test_job_cost_applies_the_one_minute_minimum_and_scales_executors():
+    m = Measured(fixed_s=10.0, vcpu_s_per_image=0.012, cores=2)
+    tiny = job_cost(1, m, Sizing(provisioning_s=0), uplift=1.0)
+    assert tiny["executors"] == 1 and tiny["vcpu_hours"] == round((2 * 60 + 4 * 60) / 3600, 4)
+    assert job_cost(1, m, Sizing(initial_executors=3), uplift=1.0)["vcpu_hours"] > tiny["vcpu_hours"]
+    # 100,000 images x 12 ms / 4 vCPU = 300 s on one executor: 5 executors at 60 s of work each.
+    assert executors_for(100_000, m, Sizing()) == 5
+    assert executors_for(10_000_000, m, Sizing()) == 7  # capped
 
 
 def test_classify_pyspark_workers():
     assert classify(5, 1, "/venv/bin/python -m pyspark.daemon") == "python_worker"
     assert classify(5, 1, "/usr/lib/jvm/bin/java -cp x") == "jvm"
     assert classify(1, 1, "python -m bench.ours") == "driver"
+
+
+def test_sampler_sees_this_process():
+    sampler = RssSampler(os.getpid())
+    sampler.sample()
+    assert sampler.peaks_mib()["driver"] > 10 and sampler.processes_seen["driver"] == 1
+    assert sampler.cpu_seconds() >= sum(os.times()[:2]) - 0.5  # this process, and any children (a JVM)

@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spark_app.model_arrays import ARRAYS_FILE
 from spark_app.pca import (
     LATEST,
     SOLVERS,
     PcaError,
     choose_k,
     fit_pca,
+    load_basis,
     load_pca,
     resolve_model_uri,
     save_pca,
@@ -112,3 +114,12 @@ def test_saved_model_transforms_later_batches_without_refitting(spark, tmp_path:
     np.testing.assert_allclose(got, x[200:] @ fitted.model.pc.toArray(), rtol=1e-9, atol=1e-9)
     with pytest.raises(PcaError, match="cannot load PCA model"):
         load_pca(str(tmp_path / "missing"), "v", "p")
+    # What a batch loads: the basis's arrays, without Spark, equal to the model's.
+    basis = load_basis(saved)
+    assert basis.model is None and (basis.version, basis.k) == (fitted.version, 8)
+    np.testing.assert_array_equal(basis.components, fitted.model.pc.toArray())
+    (Path(saved) / ARRAYS_FILE).unlink()  # a version saved before the arrays: the Spark model
+    assert load_basis(saved).model is not None
+    np.testing.assert_array_equal(load_basis(saved).components, basis.components)
+    with pytest.raises(PcaError, match="cannot load PCA model"):
+        load_basis(str(tmp_path / "missing"))

@@ -320,11 +320,14 @@ def test_numpy_prediction_equals_the_pyspark_model(trained, spark, main_run) -> 
         .set_index("path")
         .loc[sample["path"]]
     )
-    weights = loaded.model.coefficientMatrix.toArray()
-    intercepts = loaded.model.interceptVector.toArray()
+    fast = classifier.load_classifier_arrays(result.uri)  # what a batch loads: no Spark
+    assert fast.model is None and (fast.labels, fast.version) == (loaded.labels, loaded.version)
+    weights, intercepts = fast.weights, fast.intercepts
+    np.testing.assert_array_equal(weights, loaded.model.coefficientMatrix.toArray())
+    np.testing.assert_array_equal(intercepts, loaded.model.interceptVector.toArray())
     ours = softmax_probabilities(np.stack(sample["features"].to_numpy()), weights, intercepts)
     np.testing.assert_allclose(ours, np.stack(expected["p"].to_numpy()), atol=1e-5)
-    predicted = classifier.predict(rows, loaded, 0.5).toPandas().set_index("path").loc[sample["path"]]
+    predicted = classifier.predict(rows, fast, 0.5).toPandas().set_index("path").loc[sample["path"]]
     assert predicted["predicted_label"].tolist() == [loaded.labels[i] for i in ours.argmax(axis=1)]
 
 
