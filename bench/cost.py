@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 #: us-east-1, x86, on demand (https://aws.amazon.com/emr/pricing/, via the project's notes).
@@ -116,23 +116,32 @@ def batch_table(results: dict, dataset: str = "small") -> str:
     return "\n".join(lines) + "\n"
 
 
-def window_table(results: dict, uploads_per_second: float = 90_000 / 86_400) -> str:
-    """Markdown: for a steady upload rate, € per day and the answer's latency per batching window."""
+#: Daily upload volumes and batching windows compared by ``window_table``.
+DAILY_UPLOADS = (1_000, 10_000, 100_000)
+WINDOWS_S = (10, 60, 120, 300)
+
+
+def window_table(results: dict) -> str:
+    """Markdown: € per month and the worst-case answer latency, per daily volume and batching window.
+
+    Uploads arrive evenly; a window collects what arrives in it (at least one upload per job).
+    """
     m = measured(results)
     sizing = CONFIGURATIONS["this stack (1 initial executor, min 0)"]
     lines = [
-        f"Uploads at {uploads_per_second:.2f} per second ({uploads_per_second * 86_400:,.0f} per day):",
-        "",
-        "| batching window s | images per batch | jobs per day | € per day | worst-case answer latency s |",
-        "|---:|---:|---:|---:|---:|",
+        "| uploads per day | batching window s | images per job | jobs per day | € per month "
+        "| € per 1,000 images | worst-case answer latency s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for window in (1, 10, 60, 300):
-        images = max(1, round(uploads_per_second * window))
-        jobs = 86_400 / window
-        c = job_cost(images, m, replace(sizing))
-        lines.append(
-            f"| {window} | {images:,} | {jobs:,.0f} | {c['eur'] * jobs:.2f} | {window + c['latency_s']:.0f} |"
-        )
+    for daily in DAILY_UPLOADS:
+        for window in WINDOWS_S:
+            jobs = min(daily, 86_400 / window)
+            images = daily / jobs
+            c = job_cost(round(images), m, sizing)
+            lines.append(
+                f"| {daily:,} | {window} | {images:,.0f} | {jobs:,.0f} | {c['eur'] * jobs * 30:.2f} "
+                f"| {c['eur'] * jobs * 1000 / daily:.4f} | {window + c['latency_s']:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
