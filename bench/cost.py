@@ -30,13 +30,13 @@ BATCHES = (1, 10, 100, 1_000, 10_000)
 class Sizing:
     """The workers of one job run and the EMR provisioning time (an assumption)."""
 
-    driver_vcpu: int = 2
-    driver_gb: int = 8
-    executor_vcpu: int = 4
-    executor_gb: int = 8
+    driver_vcpu: int = 1
+    driver_gb: int = 4
+    executor_vcpu: int = 2
+    executor_gb: int = 4
     #: Executors started with the job (``spark.dynamicAllocation.initialExecutors``).
     initial_executors: int = 1
-    max_executors: int = 7
+    max_executors: int = 15
     #: Worker provisioning before Spark starts (image pull, container): not measurable here.
     provisioning_s: float = 30.0
     #: Dynamic allocation adds executors while this much work per executor is queued.
@@ -88,10 +88,16 @@ def job_cost(images: int, m: Measured, sizing: Sizing, uplift: float = EU_UPLIFT
     }
 
 
-#: The configurations compared: EMR Serverless' default of 3 initial executors, and this stack's.
+#: The configurations compared (driver + executors, initial executors).
+THIS_STACK = "this stack: 1 vCPU/4 GB driver, 2 vCPU/4 GB executors, 1 initial"
 CONFIGURATIONS = {
-    "EMR default (3 initial executors)": Sizing(initial_executors=3),
-    "this stack (1 initial executor, min 0)": Sizing(initial_executors=1),
+    "EMR defaults: 4 vCPU/16 GB workers, 3 initial": Sizing(
+        driver_vcpu=4, driver_gb=16, executor_vcpu=4, executor_gb=16, initial_executors=3, max_executors=7
+    ),
+    "until 2026-12-02: 2 vCPU/8 GB driver, 4 vCPU/8 GB executors, 1 initial": Sizing(
+        driver_vcpu=2, driver_gb=8, executor_vcpu=4, executor_gb=8, initial_executors=1, max_executors=7
+    ),
+    THIS_STACK: Sizing(),
 }
 
 
@@ -127,7 +133,7 @@ def window_table(results: dict) -> str:
     Uploads arrive evenly; a window collects what arrives in it (at least one upload per job).
     """
     m = measured(results)
-    sizing = CONFIGURATIONS["this stack (1 initial executor, min 0)"]
+    sizing = CONFIGURATIONS[THIS_STACK]
     lines = [
         "| uploads per day | batching window s | images per job | jobs per day | € per month "
         "| € per 1,000 images | worst-case answer latency s |",

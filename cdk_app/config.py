@@ -143,14 +143,16 @@ class PipelineConfig:
     emr_idle_timeout_minutes: int = 5
     emr_max_concurrent_runs: int = 2
     job_timeout_minutes: int = 120
-    #: Worker sizing (see docs/cost-model.md): 4 vCPU / 8 GB executors, one Python worker per core
-    #: (~0.4 GB each, in the overhead); a 2 vCPU / 8 GB driver. A worker's memory is Spark memory +
-    #: overhead and must be a size EMR Serverless offers (checked by validate_worker).
-    executor_cores: int = 4
-    executor_memory_gb: int = 5
-    executor_memory_overhead_gb: int = 3
-    driver_cores: int = 2
-    driver_memory_gb: int = 6
+    #: Worker sizing (see docs/cost-model.md): the smallest workers that fit, because a job's floor
+    #: (each worker's 1-minute minimum) is most of a streaming batch's bill: 2 vCPU / 4 GB executors,
+    #: one Python worker per core (≤ 0.41 GB each measured, in the overhead); a 1 vCPU / 4 GB driver
+    #: (a batch's driver lists, broadcasts and collects error rows; the refit's eigh is 1280 x 1280).
+    #: A worker's memory is Spark memory + overhead and must be a size EMR Serverless offers.
+    executor_cores: int = 2
+    executor_memory_gb: int = 2
+    executor_memory_overhead_gb: int = 2
+    driver_cores: int = 1
+    driver_memory_gb: int = 2
     driver_memory_overhead_gb: int = 2
     #: Executors a job starts with (EMR Serverless' default is 3): a small batch then pays one
     #: executor's minute, not three; dynamic allocation adds executors while tasks are queued
@@ -169,7 +171,12 @@ class PipelineConfig:
     refit_trains_classifier: bool = True
 
     # Upload trigger.
-    batch_window_seconds: int = 60
+    #: Uploads wait up to this long to share a job: each job pays its workers' 1-minute minimums, so
+    #: the window sets the bill of a steady upload stream (docs/cost-model.md: 120 s halves the cost
+    #: of 60 s; 300 s, the SQS maximum, cuts it 5x but answers take up to ~6 minutes).
+    batch_window_seconds: int = 120
+    #: At most this many uploads per job (S3 event messages of ~1.5 KB: 1,000 stay well inside the
+    #: Lambda's 6 MB event payload).
     batch_size: int = 1000
     ingest_max_concurrency: int = 2
     ingest_timeout_seconds: int = 60

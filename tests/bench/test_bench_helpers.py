@@ -52,11 +52,11 @@ def test_ratios_and_targets_come_from_the_same_run():
 def test_job_cost_applies_the_one_minute_minimum_and_scales_executors():
     m = Measured(fixed_s=10.0, vcpu_s_per_image=0.012, cores=2)
     tiny = job_cost(1, m, Sizing(provisioning_s=0), uplift=1.0)
-    assert tiny["executors"] == 1 and tiny["vcpu_hours"] == round((2 * 60 + 4 * 60) / 3600, 4)
+    assert tiny["executors"] == 1 and tiny["vcpu_hours"] == round((1 * 60 + 2 * 60) / 3600, 4)
     assert job_cost(1, m, Sizing(initial_executors=3), uplift=1.0)["vcpu_hours"] > tiny["vcpu_hours"]
-    # 100,000 images x 12 ms / 4 vCPU = 300 s on one executor: 5 executors at 60 s of work each.
-    assert executors_for(100_000, m, Sizing()) == 5
-    assert executors_for(10_000_000, m, Sizing()) == 7  # capped
+    # 100,000 images x 12 ms / 2 vCPU = 600 s on one executor: 10 executors at 60 s of work each.
+    assert executors_for(100_000, m, Sizing()) == 10
+    assert executors_for(10_000_000, m, Sizing()) == 15  # capped
 
 
 def test_classify_pyspark_workers():

@@ -99,7 +99,7 @@ def test_context_from_cdk_json_may_hold_native_types() -> None:
         ("uploads_prefix", "uploads", "key prefix"),
         ("budget_monthly_usd", "-1", "must be positive"),
         ("initial_executors", "0", "initial_executors must be between 1"),
-        ("initial_executors", "8", "initial_executors must be between 1"),  # 7 fit under 32 vCPU
+        ("initial_executors", "16", "initial_executors must be between 1"),  # 15 fit under 32 vCPU
     ],
 )
 def test_invalid_settings_are_rejected(key: str, value: str, message: str) -> None:
@@ -125,11 +125,11 @@ def test_names_are_deterministic_and_none_names_a_bucket() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"executor_memory_gb": 4}, "7 GB .* 4-vCPU .* 8-30 GB"),
+        ({"executor_cores": 4}, "4 GB .* 4-vCPU .* 8-30 GB"),
         ({"executor_cores": 3}, "3 vCPU is not an EMR Serverless worker size"),
-        ({"executor_cores": 8, "executor_memory_gb": 15}, "18 GB .* 8-vCPU .* steps of 4 GB"),
-        ({"driver_memory_gb": 15}, "driver: 17 GB"),
-        ({"emr_max_memory_gb": 12}, "emr_max_memory_gb must fit"),
+        ({"executor_cores": 8, "executor_memory_gb": 16}, "18 GB .* 8-vCPU .* steps of 4 GB"),
+        ({"driver_memory_gb": 7}, "driver: 9 GB"),
+        ({"emr_max_memory_gb": 6}, "emr_max_memory_gb must fit"),
     ],
 )
 def test_worker_sizes_must_be_ones_emr_serverless_offers(overrides: dict, message: str) -> None:
@@ -139,8 +139,10 @@ def test_worker_sizes_must_be_ones_emr_serverless_offers(overrides: dict, messag
 
 def test_default_and_documented_worker_sizes_are_valid() -> None:
     config = PipelineConfig()
-    assert (config.executor_cores, config.executor_worker_memory_gb) == (4, 8)
-    assert (config.driver_cores, config.driver_worker_memory_gb) == (2, 8)
+    assert (config.executor_cores, config.executor_worker_memory_gb) == (2, 4)
+    assert (config.driver_cores, config.driver_worker_memory_gb) == (1, 4)
+    assert config.max_executors == 15  # (32 vCPU - 1) // 2
+    assert PipelineConfig(executor_cores=4, executor_memory_gb=5, executor_memory_overhead_gb=3)
     assert PipelineConfig(executor_cores=8, executor_memory_gb=17, executor_memory_overhead_gb=3)
     assert PipelineConfig(executor_cores=16, executor_memory_gb=36, executor_memory_overhead_gb=4)
 

@@ -308,13 +308,13 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
     assert "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
     assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
     for sizing in (
-        "spark.executor.cores=4",
-        "spark.executor.memory=5g",
-        "spark.executor.memoryOverhead=3g",
-        "spark.driver.cores=2",
-        "spark.driver.memory=6g",
+        "spark.executor.cores=2",
+        "spark.executor.memory=2g",
+        "spark.executor.memoryOverhead=2g",
+        "spark.driver.cores=1",
+        "spark.driver.memory=2g",
         "spark.driver.memoryOverhead=2g",
-        "spark.dynamicAllocation.maxExecutors=7",  # (32 vCPU cap - 2) // 4
+        "spark.dynamicAllocation.maxExecutors=15",  # (32 vCPU cap - 1) // 2
         "spark.dynamicAllocation.initialExecutors=1",  # a small batch pays one executor, not EMR's 3
         "spark.dynamicAllocation.minExecutors=0",
     ):
@@ -445,7 +445,7 @@ def test_lambda_batches_with_a_window_and_reports_partial_failures(synth) -> Non
         {
             "EventSourceArn": {"Fn::GetAtt": [synth.logical_id(synth.stack.ingest.queue), "Arn"]},
             "BatchSize": 1000,
-            "MaximumBatchingWindowInSeconds": 60,
+            "MaximumBatchingWindowInSeconds": 120,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": 2},
         },
