@@ -105,6 +105,19 @@ def validate_worker(role: str, vcpu: int, memory_gb: int) -> None:
 
 
 @dataclass(frozen=True)
+class DriverSize:
+    """A Spark driver's cores, memory and memory overhead (GB)."""
+
+    cores: int
+    memory_gb: int
+    memory_overhead_gb: int
+
+    @property
+    def worker_memory_gb(self) -> int:
+        return self.memory_gb + self.memory_overhead_gb
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """All settings of the pipeline stack, with production defaults."""
 
@@ -154,6 +167,11 @@ class PipelineConfig:
     driver_cores: int = 1
     driver_memory_gb: int = 2
     driver_memory_overhead_gb: int = 2
+    #: The refit's driver is larger: the classifier's training collects the training features for
+    #: its 1-NN baseline (90,000 x 1,280 values ~ 1 GB), and the fit reduces 1280 x 1280 sums.
+    refit_driver_cores: int = 2
+    refit_driver_memory_gb: int = 12
+    refit_driver_memory_overhead_gb: int = 4
     #: Executors a job starts with (EMR Serverless' default is 3): a small batch then pays one
     #: executor's minute, not three; dynamic allocation adds executors while tasks are queued
     #: (docs/cost-model.md, from the measured fixed and per-image costs).
@@ -207,6 +225,18 @@ class PipelineConfig:
     def driver_worker_memory_gb(self) -> int:
         """Memory of the driver worker: Spark memory plus overhead."""
         return self.driver_memory_gb + self.driver_memory_overhead_gb
+
+    @property
+    def batch_driver(self) -> DriverSize:
+        """The feature job's driver."""
+        return DriverSize(self.driver_cores, self.driver_memory_gb, self.driver_memory_overhead_gb)
+
+    @property
+    def refit_driver(self) -> DriverSize:
+        """The refit jobs' driver."""
+        return DriverSize(
+            self.refit_driver_cores, self.refit_driver_memory_gb, self.refit_driver_memory_overhead_gb
+        )
 
     @property
     def max_executors(self) -> int:
@@ -286,10 +316,12 @@ class PipelineConfig:
             )
         validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
         validate_worker("driver", self.driver_cores, self.driver_worker_memory_gb)
-        if self.driver_cores + self.executor_cores > self.emr_max_vcpu:
-            raise ConfigError("emr_max_vcpu must fit the driver and at least one executor")
-        if self.driver_worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
-            raise ConfigError("emr_max_memory_gb must fit the driver and at least one executor")
+        validate_worker("refit driver", self.refit_driver_cores, self.refit_driver.worker_memory_gb)
+        for driver in (self.batch_driver, self.refit_driver):
+            if driver.cores + self.executor_cores > self.emr_max_vcpu:
+                raise ConfigError("emr_max_vcpu must fit each driver and at least one executor")
+            if driver.worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
+                raise ConfigError("emr_max_memory_gb must fit each driver and at least one executor")
         if not re.fullmatch(r"[a-z0-9]{1,10}", self.bootstrap_qualifier):
             raise ConfigError("bootstrap_qualifier must be 1-10 characters of a-z and 0-9")
         if not 0 < self.confidence_threshold <= 1:

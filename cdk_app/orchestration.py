@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk_app._util import acknowledge, log_retention, nag_ref
-from cdk_app.config import PipelineConfig, ResourceNames
+from cdk_app.config import DriverSize, PipelineConfig, ResourceNames
 
 #: Optimized integration that starts a job run and waits for it to finish.
 START_JOB_RUN_SYNC = "arn:aws:states:::emr-serverless:startJobRun.sync"
@@ -141,18 +141,21 @@ def refit_steps(ctx: JobContext) -> list[tuple[str, str, list[str]]]:
     return steps
 
 
-def spark_submit_parameters(config: PipelineConfig, *, artifacts_bucket: str) -> str:
+def spark_submit_parameters(
+    config: PipelineConfig, *, artifacts_bucket: str, driver: DriverSize | None = None
+) -> str:
     """spark-submit options: code archive, the image's Python 3.11, and the worker sizing."""
     python = config.python_path
+    driver = driver or config.batch_driver
     return " ".join(
         [
             f"--py-files s3://{artifacts_bucket}/{config.code_archive_key}",
             f"--conf spark.executor.cores={config.executor_cores}",
             f"--conf spark.executor.memory={config.executor_memory_gb}g",
             f"--conf spark.executor.memoryOverhead={config.executor_memory_overhead_gb}g",
-            f"--conf spark.driver.cores={config.driver_cores}",
-            f"--conf spark.driver.memory={config.driver_memory_gb}g",
-            f"--conf spark.driver.memoryOverhead={config.driver_memory_overhead_gb}g",
+            f"--conf spark.driver.cores={driver.cores}",
+            f"--conf spark.driver.memory={driver.memory_gb}g",
+            f"--conf spark.driver.memoryOverhead={driver.memory_overhead_gb}g",
             f"--conf spark.dynamicAllocation.initialExecutors={config.initial_executors}",
             "--conf spark.dynamicAllocation.minExecutors=0",
             f"--conf spark.dynamicAllocation.maxExecutors={config.max_executors}",
@@ -171,6 +174,7 @@ def emr_job_state(
     comment: str,
     arguments: str | Sequence[str],
     name: str,
+    driver: DriverSize | None = None,
 ) -> sfn.CustomState:
     """A ``startJobRun.sync`` task running spark_app with ``arguments`` (an intrinsic, or a fixed list)."""
     config = ctx.config
@@ -194,7 +198,7 @@ def emr_job_state(
                         "EntryPoint": f"s3://{ctx.artifacts.bucket_name}/{config.entry_point_key}",
                         args_key: arguments if isinstance(arguments, str) else list(arguments),
                         "SparkSubmitParameters": spark_submit_parameters(
-                            config, artifacts_bucket=ctx.artifacts.bucket_name
+                            config, artifacts_bucket=ctx.artifacts.bucket_name, driver=driver
                         ),
                     }
                 },
@@ -378,6 +382,7 @@ class Refit(Construct):
                 comment=comment,
                 arguments=arguments,
                 name=f"States.Format('{{}}-{state_id.lower()}', $$.Execution.Name)",
+                driver=ctx.config.refit_driver,
             )
             for state_id, comment, arguments in refit_steps(ctx)
         ]

@@ -634,6 +634,9 @@ def test_the_refit_runs_fit_promote_backfill_train_promote_in_order(synth) -> No
         assert task["Retry"][0]["ErrorEquals"] == TRANSIENT_ERRORS
         assert refit["States"][task["Catch"][0]["Next"]]["Resource"].endswith("sns:publish")
         assert task["Parameters"]["Name.$"] == f"States.Format('{{}}-{state.lower()}', $$.Execution.Name)"
+        params = task["Parameters"]["JobDriver"]["SparkSubmit"]["SparkSubmitParameters"]
+        assert "--conf spark.driver.cores=2 --conf spark.driver.memory=12g" in params  # the larger driver
+        assert "--conf spark.executor.cores=2" in params
 
 
 def test_the_refit_is_on_demand_by_default_and_scheduled_when_asked(synth, tmp_path) -> None:
