@@ -23,7 +23,7 @@ EU_UPLIFT = 1.25
 #: ECB reference rate of 2026-10-28: 1 EUR = 1.1133 USD.
 EUR_PER_USD = 1 / 1.1133
 MINIMUM_SECONDS = 60.0  # billed per worker
-BATCHES = (1, 10, 100, 1_000, 10_000)
+BATCHES = (1, 10, 100, 1_000, 10_000, 90_000)
 
 
 @dataclass(frozen=True)
