@@ -77,6 +77,8 @@ class LoadedClassifier:
     #: (classes, inputs) and (classes,) when loaded without Spark (``load_classifier_arrays``).
     loaded_weights: np.ndarray | None = None
     loaded_intercepts: np.ndarray | None = None
+    #: The CNN the training features came from (``model_version`` of their rows).
+    model_version: str | None = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -310,6 +312,7 @@ def load_classifier_arrays(uri: str) -> LoadedClassifier:
         metrics["pca_version"],
         loaded_weights=arrays["weights"],
         loaded_intercepts=arrays["intercepts"],
+        model_version=metrics.get("model_version"),
     )
 
 

@@ -77,6 +77,13 @@ def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
     return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}-{secrets.token_hex(3)}"
 
 
+def weights_tag_of(version: str) -> str:
+    """The CNN weights tag a basis was fitted for (``pca_version``'s fourth field, e.g. ``6714965a05ee``
+    or ``6714965a05ee-int8``)."""
+    parts = version.split("-", 3)
+    return parts[3].rsplit("-", 1)[0] if len(parts) == 4 else ""
+
+
 NATIVE = "native"
 SPARK = "spark"
 SOLVERS = (NATIVE, SPARK)

@@ -23,9 +23,9 @@ from spark_app.answers import write_answers
 from spark_app.backends import LITERT, ModelPayload
 from spark_app.classifier import (
     DEFAULT_CONFIDENCE_THRESHOLD,
+    ClassifierError,
     LoadedClassifier,
     load_classifier_arrays,
-    predict,
     resolve_classifier,
 )
 from spark_app.classifier_math import UNKNOWN
@@ -53,7 +53,16 @@ from spark_app.outcomes import (
     total,
 )
 from spark_app.partitions import delete_partition, replace_partition
-from spark_app.pca import NATIVE, PcaResult, fit_pca, load_basis, resolve_model_uri, save_pca
+from spark_app.pca import (
+    NATIVE,
+    PcaError,
+    PcaResult,
+    fit_pca,
+    load_basis,
+    resolve_model_uri,
+    save_pca,
+    weights_tag_of,
+)
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
@@ -228,12 +237,13 @@ def execute(prepared: PreparedRun, spark: Any) -> RunSummary:
     config = prepared.config
     # A promoted basis and classifier are applied where the features are: in the extraction pass.
     basis = _promoted_pca(config) if config.pca_model else _NO_BASIS
-    classifier = _classifier_for_batch(config)
+    classifier = _usable_classifier(_classifier_for_batch(config), basis[0])
+    _check_same_model(basis[0], classifier, prepared.payload.model_version)
     heads = _heads(basis[0], classifier, config.confidence_threshold)
     if config.pca_model:
         written = _single_pass(spark, prepared, heads)
     else:
-        written, basis = _fit_then_write(spark, prepared, heads, classifier)
+        written, basis = _fit_then_write(spark, prepared, heads)
     summary = _summarize(prepared, written, basis, classifier)
     _finish(spark, config, summary, basis[0])
     return summary
@@ -301,7 +311,7 @@ _ERROR_FIELDS_SCHEMA = tuple((name, "string") for name in ERROR_FIELDS)
 
 
 def _fit_then_write(
-    spark: Any, prepared: PreparedRun, heads: Heads | None, classifier: LoadedClassifier | None
+    spark: Any, prepared: PreparedRun, heads: Heads | None
 ) -> tuple[_Written, tuple[PcaResult | None, str | None, str | None]]:
     """A one-off run that fits its own basis: persist the features, count, fit, project, write."""
     config, batch_id = prepared.config, prepared.batch_id
@@ -309,9 +319,8 @@ def _fit_then_write(
     extraction = _extract(spark, prepared, heads, persist=True)
     outcome = _count_outcomes(extraction.frame, len(prepared.items))
     ok = extraction.frame.filter("error IS NULL")
+    # A raw-features classifier predicted in the extraction pass; a PCA one never applies to a fresh fit.
     ok, basis = _fit_and_project(config, ok, outcome.images, model_version)
-    if classifier is not None and not (heads and heads.predicts):
-        ok = predict(ok.drop(*_PREDICTION_COLUMNS), classifier, config.confidence_threshold)  # PCA input
     rows = _dataset_rows(ok, FEATURE_COLUMNS, model_version, batch_id)
     errors = _dataset_rows(
         extraction.frame.filter("error IS NOT NULL"), ERROR_COLUMNS, model_version, batch_id
@@ -550,6 +559,36 @@ def _heads(pca: PcaResult | None, classifier: LoadedClassifier | None, threshold
         classifier_version=classifier.version if classifier else None,
         threshold=threshold,
     )
+
+
+def _check_same_model(pca: PcaResult | None, classifier: LoadedClassifier | None, model_version: str) -> None:
+    """Refuse a basis or classifier made from another CNN's features (e.g. fp32 ones for an int8 batch)."""
+    tag = model_version.rsplit("@", 1)[-1]
+    if pca is not None and weights_tag_of(pca.version) != tag:
+        raise PcaError(
+            f"PCA basis {pca.version} was fitted on features of another model than {model_version}: "
+            "fit and promote a basis for this model (or run with the model it was fitted for)"
+        )
+    if classifier is not None and classifier.model_version not in (None, model_version):
+        raise ClassifierError(
+            f"classifier {classifier.version} was trained on {classifier.model_version} features, "
+            f"not {model_version}: train and promote one for this model"
+        )
+
+
+def _usable_classifier(
+    classifier: LoadedClassifier | None, basis: PcaResult | None
+) -> LoadedClassifier | None:
+    """The classifier, unless it was trained on a PCA projection other than the batch's promoted basis."""
+    if classifier is None or classifier.features == RAW:
+        return classifier
+    if basis is None or basis.version != classifier.pca_version:
+        log.info(
+            f"classifier: {classifier.version} was trained on PCA {classifier.pca_version}, not on this "
+            f"batch's basis ({basis.version if basis else 'none'}): rows get no prediction"
+        )
+        return None
+    return classifier
 
 
 def _classifier_for_batch(config: RunConfig) -> LoadedClassifier | None:

@@ -27,3 +27,41 @@ def test_a_pca_input_classifier_needs_the_basis() -> None:
     assert not Heads(classifier_weights=np.zeros((2, 3)), classifier_features=PCA).predicts
     assert Heads(np.zeros((4, 3)), "p", np.zeros((2, 3)), np.zeros(2), ("a", "b"), PCA).predicts
     assert apply_heads([np.ones(4)], None)["pca"] == [None]
+
+
+def test_a_pca_classifier_predicts_only_on_the_basis_it_was_trained_on() -> None:
+    import numpy as np
+
+    from spark_app.classifier import LoadedClassifier
+    from spark_app.pca import PcaResult
+    from spark_app.pipeline import _usable_classifier
+
+    def basis(version: str) -> PcaResult:
+        return PcaResult(None, version, 2, [0.5, 0.2], [], 0.0, False, np.zeros((1280, 2)))
+
+    on_pca = LoadedClassifier(None, ["a", "b"], "pca", "clf-1", "pca-1")
+    raw = LoadedClassifier(None, ["a", "b"], "raw", "clf-2", None)
+    assert _usable_classifier(on_pca, basis("pca-1")) is on_pca
+    assert _usable_classifier(on_pca, basis("pca-2")) is None  # promoted basis moved on: no prediction
+    assert _usable_classifier(on_pca, None) is None
+    assert _usable_classifier(raw, None) is raw and _usable_classifier(None, None) is None
+
+
+def test_a_basis_or_classifier_of_another_model_is_refused() -> None:
+    import numpy as np
+    import pytest
+
+    from spark_app.classifier import ClassifierError, LoadedClassifier
+    from spark_app.pca import PcaError, PcaResult, weights_tag_of
+    from spark_app.pipeline import _check_same_model
+
+    fp32, int8 = "mobilenet@6714965a05ee", "mobilenet@6714965a05ee-int8"
+    basis = PcaResult(None, "pca-k2-20261202T101500Z-6714965a05ee-3f9a1c", 2, [], [], 0.0, False, np.zeros(1))
+    assert weights_tag_of(basis.version) == "6714965a05ee"
+    assert weights_tag_of("pca-k2-20261202T101500Z-6714965a05ee-int8-3f9a1c") == "6714965a05ee-int8"
+    clf = LoadedClassifier(None, ["a"], "raw", "clf-1", None, model_version=fp32)
+    _check_same_model(basis, clf, fp32)  # the same model: accepted
+    with pytest.raises(PcaError, match="fitted on features of another model"):
+        _check_same_model(basis, None, int8)
+    with pytest.raises(ClassifierError, match=r"trained on mobilenet@6714965a05ee features, not .*-int8"):
+        _check_same_model(None, clf, int8)
