@@ -229,15 +229,20 @@ def load_basis(version_uri: str) -> PcaResult:
         raise PcaError(f"cannot load PCA model {version_uri}: {str(exc).splitlines()[0]}") from None
     if arrays is None or "components" not in arrays:
         return load_pca(version_uri, "features_vector", "pca_vector")
+    return _loaded(info, None, started, arrays["components"])
+
+
+def _loaded(info: dict, model: object, started: float, components: np.ndarray | None = None) -> PcaResult:
+    """A saved version as a PcaResult (``info``: its explained-variance document)."""
     return PcaResult(
-        model=None,
+        model=model,
         version=info["pca_version"],
         k=int(info["k"]),
         explained_variance=[float(v) for v in info["explained_variance_ratio"]],
         spectrum=[],
         fit_seconds=time.perf_counter() - started,
         fitted=False,
-        loaded_components=arrays["components"],
+        loaded_components=components,
     )
 
 
@@ -255,12 +260,4 @@ def load_pca(version_uri: str, input_col: str, output_col: str) -> PcaResult:
     except Exception as exc:
         raise PcaError(f"cannot load PCA model {version_uri}: {str(exc).splitlines()[0]}") from None
     model.setInputCol(input_col).setOutputCol(output_col)
-    return PcaResult(
-        model=model,
-        version=info["pca_version"],
-        k=int(info["k"]),
-        explained_variance=[float(v) for v in info["explained_variance_ratio"]],
-        spectrum=[],
-        fit_seconds=time.perf_counter() - started,
-        fitted=False,
-    )
+    return _loaded(info, model, started)
