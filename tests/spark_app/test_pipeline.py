@@ -378,3 +378,25 @@ def test_the_extraction_pass_projects_like_pyspark_pca(spark, tmp_path) -> None:
 
     rerun = run(RunConfig(**{**config.__dict__, "answers": None}), spark)  # the same batch again
     assert (rerun.images, rerun.errors) == (12, 2) and len(_read(output, "errors", "reuse")) == 2
+
+
+def test_a_single_pass_batch_whose_files_all_fail_replaces_its_old_rows(spark, tmp_path) -> None:
+    """No basis promoted yet (rows without pca); a re-run of the batch where every file fails leaves
+    no stale feature rows and one error row per file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, path in enumerate(real_images(2)):
+        (folder / f"{i}.jpg").write_bytes(path.read_bytes())
+    config = RunConfig(input=str(folder), output=str(tmp_path / "out"), batch_id="b", pca_model="latest")
+    first = run(config, spark)
+    assert (first.images, first.errors, first.pca_version) == (2, 0, None) and first.pca_note
+    assert len(_read(tmp_path / "out", "features", "b")) == 2
+    for i in range(2):
+        (folder / f"{i}.jpg").write_text("not a photo any more")
+
+    again = run(config, spark)
+
+    assert (again.inputs, again.images, again.errors) == (2, 0, 2)
+    assert not (tmp_path / "out" / "features" / "batch_id=b").exists()
+    errors = _read(tmp_path / "out", "errors", "b")
+    assert sorted(Path(p).name for p in errors["path"]) == ["0.jpg", "1.jpg"]
