@@ -139,5 +139,11 @@ def _to_uint8(values: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:
 
 
 def preprocess(pixels: np.ndarray) -> np.ndarray:
-    """MobileNetV2 preprocessing: uint8 RGB -> float32 in [-1, 1] (``x / 127.5 - 1``)."""
-    return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    """MobileNetV2 preprocessing: uint8 RGB -> float32 in [-1, 1] (``x / 127.5 - 1``).
+
+    Works on one image or a stacked batch; one float32 allocation, the arithmetic in place.
+    """
+    x = pixels.astype(np.float32)
+    np.divide(x, np.float32(127.5), out=x)
+    np.subtract(x, np.float32(1.0), out=x)
+    return x

@@ -54,7 +54,7 @@ class _Decoded:
     image_id: str
     width: int
     height: int
-    tensor: np.ndarray
+    pixels: np.ndarray  # uint8 (224, 224, 3): preprocessed as one batch
     elapsed_ms: float
 
 
@@ -126,13 +126,13 @@ def extract_frame(
                 image_id=hashlib.sha256(loaded).hexdigest(),
                 width=image.width,
                 height=image.height,
-                tensor=preprocess(image.pixels),
+                pixels=image.pixels,
                 elapsed_ms=(time.perf_counter() - started) * 1000.0,
             )
         )
     if decoded:
         started = time.perf_counter()
-        features = extractor.extract(np.stack([d.tensor for d in decoded]))
+        features = extractor.extract(preprocess(np.stack([d.pixels for d in decoded])))
         per_image_ms = (time.perf_counter() - started) * 1000.0 / len(decoded)
         for d, vector in zip(decoded, features, strict=True):
             out["image_id"][d.index] = d.image_id
