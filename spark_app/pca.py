@@ -68,13 +68,19 @@ class PcaResult:
         return np.asarray(self.model.pc.toArray())
 
 
+def weights_tag(model_version: str) -> str:
+    """The CNN part of a ``model_version`` (``…@6714965a05ee`` -> ``6714965a05ee``, ``…-int8`` kept)."""
+    return model_version.rsplit("@", 1)[-1]
+
+
 def pca_version(k: int, model_version: str, fitted_at: datetime) -> str:
     """e.g. ``pca-k42-20261123T101500Z-6714965a05ee-3f9a1c`` (fit time, CNN weights, a unique tag).
 
     The random tag keeps two fits of the same second (concurrent batches, two refits) apart.
     """
-    weights_tag = model_version.rsplit("@", 1)[-1]
-    return f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag}-{secrets.token_hex(3)}"
+    return (
+        f"pca-k{k}-{fitted_at.strftime('%Y%m%dT%H%M%SZ')}-{weights_tag(model_version)}-{secrets.token_hex(3)}"
+    )
 
 
 def weights_tag_of(version: str) -> str:
@@ -82,6 +88,11 @@ def weights_tag_of(version: str) -> str:
     or ``6714965a05ee-int8``)."""
     parts = version.split("-", 3)
     return parts[3].rsplit("-", 1)[0] if len(parts) == 4 else ""
+
+
+def fitted_for(version: str, model_version: str) -> bool:
+    """True when the basis ``version`` was fitted on features of ``model_version``'s CNN."""
+    return weights_tag_of(version) == weights_tag(model_version)
 
 
 NATIVE = "native"

@@ -58,10 +58,10 @@ from spark_app.pca import (
     PcaError,
     PcaResult,
     fit_pca,
+    fitted_for,
     load_basis,
     resolve_model_uri,
     save_pca,
-    weights_tag_of,
 )
 from spark_app.pca_store import DEFAULT_MIN_IMAGES, enough_images
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
@@ -563,8 +563,7 @@ def _heads(pca: PcaResult | None, classifier: LoadedClassifier | None, threshold
 
 def _check_same_model(pca: PcaResult | None, classifier: LoadedClassifier | None, model_version: str) -> None:
     """Refuse a basis or classifier made from another CNN's features (e.g. fp32 ones for an int8 batch)."""
-    tag = model_version.rsplit("@", 1)[-1]
-    if pca is not None and weights_tag_of(pca.version) != tag:
+    if pca is not None and not fitted_for(pca.version, model_version):
         raise PcaError(
             f"PCA basis {pca.version} was fitted on features of another model than {model_version}: "
             "fit and promote a basis for this model (or run with the model it was fitted for)"
