@@ -59,12 +59,17 @@ class BatchOutcome:
     error_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+def check_accounting(images: int, errors: int, inputs: int) -> None:
+    """Refuse a batch whose images and failed files do not add up to its inputs."""
+    if images + errors != inputs:
+        raise RuntimeError(f"accounting mismatch: {images} rows + {errors} errors != {inputs} inputs")
+
+
 def total(outcomes: dict[int, PartitionOutcome], inputs: int) -> BatchOutcome:
     """Add the partitions up; refuses a batch whose outcomes do not add up to its inputs."""
     images = sum(o.images for o in outcomes.values())
     rows = [dict(zip(ERROR_FIELDS, e, strict=True)) for _, o in sorted(outcomes.items()) for e in o.errors]
-    if images + len(rows) != inputs:
-        raise RuntimeError(f"accounting mismatch: {images} rows + {len(rows)} errors != {inputs} inputs")
+    check_accounting(images, len(rows), inputs)
     by_stage: dict[str, int] = {}
     for row in rows:
         by_stage[row["error_stage"]] = by_stage.get(row["error_stage"], 0) + 1

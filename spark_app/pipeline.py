@@ -49,6 +49,7 @@ from spark_app.outcomes import (
     OutcomeRecorder,
     OutcomesParam,
     batch_answers,
+    check_accounting,
     task_partition_index,
     total,
 )
@@ -384,8 +385,7 @@ def _count_outcomes(extracted: Any, inputs: int) -> BatchOutcome:
     }
     images = by_stage.pop(None, 0)
     errors = sum(by_stage.values())
-    if images + errors != inputs:
-        raise RuntimeError(f"accounting mismatch: {images} rows + {errors} errors != {inputs} inputs")
+    check_accounting(images, errors, inputs)
     log.info(f"features: {images} images, {errors} errors")
     return BatchOutcome(images, errors, dict(sorted(by_stage.items())))
 
