@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -81,6 +80,5 @@ def write_answers(root: str, answers: Iterable[tuple[str, dict[str, Any]]]) -> i
         key, answer = item
         storage.write_text(storage.join_uri(root, key + ANSWER_SUFFIX), json.dumps(answer, sort_keys=True))
 
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        list(pool.map(write, items))
+    list(storage.io_pool("write", WRITE_THREADS).map(write, items))
     return len(items)

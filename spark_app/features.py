@@ -8,10 +8,8 @@ with bounded batches and a once-per-worker model.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,19 +74,11 @@ def _read(uri: str, settings: ExtractSettings) -> bytes | _Rejected:
         return _Rejected(STAGE_READ, str(exc))
 
 
-_pool_lock = threading.Lock()
-_pools: dict[int, ThreadPoolExecutor] = {}
-
-
 def _read_all(uris: list[str], settings: ExtractSettings) -> Iterator[bytes | _Rejected]:
     """Contents of ``uris`` in order; up to ``read_threads`` reads in flight (S3 GETs are latency-bound)."""
     if settings.read_threads <= 1:
         return (_read(uri, settings) for uri in uris)
-    with _pool_lock:
-        pool = _pools.get(settings.read_threads)
-        if pool is None:
-            pool = _pools[settings.read_threads] = ThreadPoolExecutor(settings.read_threads, "fruits-read")
-    return pool.map(lambda uri: _read(uri, settings), uris)
+    return storage.io_pool("read", settings.read_threads).map(lambda uri: _read(uri, settings), uris)
 
 
 def extract_frame(

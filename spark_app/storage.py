@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,20 @@ def join_uri(base: str, *parts: str) -> str:
     for part in parts:
         out = f"{out}/{part.strip('/')}"
     return out
+
+
+_pool_lock = threading.Lock()
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
+
+
+def io_pool(name: str, threads: int) -> ThreadPoolExecutor:
+    """A thread pool for concurrent object I/O, one per process, name and size (kept for reuse:
+    executors call this for every batch)."""
+    with _pool_lock:
+        pool = _pools.get((name, threads))
+        if pool is None:
+            pool = _pools[(name, threads)] = ThreadPoolExecutor(threads, f"fruits-{name}")
+        return pool
 
 
 _client_lock = threading.Lock()
