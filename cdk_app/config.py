@@ -223,8 +223,8 @@ class PipelineConfig:
 
     @property
     def driver_worker_memory_gb(self) -> int:
-        """Memory of the driver worker: Spark memory plus overhead."""
-        return self.driver_memory_gb + self.driver_memory_overhead_gb
+        """Memory of the feature job's driver worker: Spark memory plus overhead."""
+        return self.batch_driver.worker_memory_gb
 
     @property
     def batch_driver(self) -> DriverSize:
@@ -315,9 +315,8 @@ class PipelineConfig:
                 "initial_executors must be between 1 and the executors that fit (max_executors)"
             )
         validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
-        validate_worker("driver", self.driver_cores, self.driver_worker_memory_gb)
-        validate_worker("refit driver", self.refit_driver_cores, self.refit_driver.worker_memory_gb)
-        for driver in (self.batch_driver, self.refit_driver):
+        for role, driver in (("driver", self.batch_driver), ("refit driver", self.refit_driver)):
+            validate_worker(role, driver.cores, driver.worker_memory_gb)
             if driver.cores + self.executor_cores > self.emr_max_vcpu:
                 raise ConfigError("emr_max_vcpu must fit each driver and at least one executor")
             if driver.worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
