@@ -94,6 +94,20 @@ class RssSampler:
         return {kind: round(mib, 1) for kind, mib in sorted(self.peak_mib.items())}
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, its reaped children and its live descendants (JVM, workers)."""
+    root = psutil.Process(pid)
+    own = root.cpu_times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in root.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _children_cpu_seconds() -> float:
     """User + system CPU of this process's reaped descendants (kernel accounting)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.measure import tree_cpu_seconds
 from spark_app.backends import BACKENDS, LITERT
 from spark_app.features import DEFAULT_BATCH_SIZE
 from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, RunConfig, execute, prepare
@@ -61,20 +63,6 @@ class _Phases(logging.Handler):
 def _process_age() -> float:
     """Seconds since this process was created (the whole process's clock)."""
     return time.time() - psutil.Process().create_time()
-
-
-def _tree_cpu_seconds() -> float:
-    """User + system CPU of this process, its reaped children and its live descendants (JVM, workers)."""
-    me = psutil.Process()
-    own = me.cpu_times()
-    total = own.user + own.system + own.children_user + own.children_system
-    for child in me.children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -124,9 +112,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         if args.empty:
             prepared = dataclasses.replace(prepared, items=[])
         cold = _run(prepared, spark, phases)
-        whole_process, cold_cpu = _process_age(), _tree_cpu_seconds()
+        whole_process, cold_cpu = _process_age(), tree_cpu_seconds(os.getpid())
         warm = [_run(prepared, spark, phases) for _ in range(args.warm_runs)]
-        warm_cpu = _tree_cpu_seconds() - cold_cpu
+        warm_cpu = tree_cpu_seconds(os.getpid()) - cold_cpu
         parallelism = spark.sparkContext.defaultParallelism
     finally:
         spark.stop()

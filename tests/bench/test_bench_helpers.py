@@ -3,7 +3,7 @@
 import os
 
 from bench.cost import Measured, Sizing, executors_for, job_cost
-from bench.measure import RssSampler, classify
+from bench.measure import RssSampler, classify, tree_cpu_seconds
 from bench.report import Target, cpu_seconds_per_image, ratios, targets
 
 
@@ -70,3 +70,7 @@ def test_sampler_sees_this_process():
     sampler.sample()
     assert sampler.peaks_mib()["driver"] > 10 and sampler.processes_seen["driver"] == 1
     assert sampler.cpu_seconds() >= sum(os.times()[:2]) - 0.5  # this process, and any children (a JVM)
+
+
+def test_tree_cpu_counts_this_process_at_least():
+    assert tree_cpu_seconds(os.getpid()) >= sum(os.times()[:2]) - 0.05
