@@ -289,9 +289,7 @@ def load_classifier(uri: str) -> LoadedClassifier:
         )
     except Exception as exc:
         raise ClassifierError(f"cannot load classifier {uri}: {str(exc).splitlines()[0]}") from None
-    return LoadedClassifier(
-        model, metrics["labels"], metrics["features"], metrics["version"], metrics["pca_version"]
-    )
+    return _loaded(metrics, model)
 
 
 def load_classifier_arrays(uri: str) -> LoadedClassifier:
@@ -304,14 +302,19 @@ def load_classifier_arrays(uri: str) -> LoadedClassifier:
         raise ClassifierError(f"cannot load classifier {uri}: {str(exc).splitlines()[0]}") from None
     if arrays is None or not {"weights", "intercepts"} <= arrays.keys():
         return load_classifier(uri)
+    return _loaded(metrics, None, arrays)
+
+
+def _loaded(metrics: dict, model: Any, arrays: dict[str, np.ndarray] | None = None) -> LoadedClassifier:
+    """A saved version (its ``metrics.json``) with its Spark model or its arrays."""
     return LoadedClassifier(
-        None,
+        model,
         metrics["labels"],
         metrics["features"],
         metrics["version"],
         metrics["pca_version"],
-        loaded_weights=arrays["weights"],
-        loaded_intercepts=arrays["intercepts"],
+        loaded_weights=arrays["weights"] if arrays else None,
+        loaded_intercepts=arrays["intercepts"] if arrays else None,
         model_version=metrics.get("model_version"),
     )
 
