@@ -24,12 +24,14 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(VENV)/.installed node_modules/.installed  ## create .venv and install the CDK CLI (once)
 
-demo: $(VENV)/.installed  ## bundled sample: features + PCA, classifier (Training -> Test accuracy), answers, in out/demo
-	rm -rf out/demo
-	$(PY) -m spark_app --input data/sample --output out/demo --batch-id sample --pca-variance 0.95 --pca-fit-any-size --report out/demo/report
-	$(PY) -m spark_app pca promote --pca-model-dir out/demo/pca_models
-	$(PY) -m spark_app classifier train --store out/demo --classifier-dir out/demo/classifiers --train-from-path Training --validation-from-path Test --min-per-class 3 --promote
-	$(PY) -m spark_app --input data/sample/Test --output out/demo --batch-id predict-test --pca-model latest --pca-model-dir out/demo/pca_models --classifier latest --classifier-dir out/demo/classifiers --answers out/demo/answers
+DEMO := out/demo
+demo: $(VENV)/.installed  ## bundled sample: features, PCA fit + promote + back-fill, classifier, answers, in out/demo
+	rm -rf $(DEMO)
+	$(PY) -m spark_app --input data/sample --output $(DEMO) --batch-id sample
+	$(PY) -m spark_app pca fit --store $(DEMO) --pca-model-dir $(DEMO)/pca_models --min-images 64 --pca-k 16 --promote --report $(DEMO)/report
+	$(PY) -m spark_app pca backfill --store $(DEMO) --pca-model-dir $(DEMO)/pca_models
+	$(PY) -m spark_app classifier train --store $(DEMO) --classifier-dir $(DEMO)/classifiers --train-from-path Training --validation-from-path Test --min-per-class 3 --promote
+	$(PY) -m spark_app --input data/sample/Test --output $(DEMO) --batch-id predict-test --answers $(DEMO)/answers
 
 test: setup  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -q
@@ -51,13 +53,13 @@ local-e2e: setup  ## whole flow on one machine with moto in server mode
 
 LITERT_MODEL := models/mobilenet_v2_1.0_224_avg_tfslim2018.litert.tflite
 litert-model: $(VENV)/.installed  ## rebuild the committed LiteRT model from the pinned weights (reproducible)
-	$(PY) -m spark_app.keras_model models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_MODEL) > /dev/null
+	$(PY) -m spark_app.models.convert models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_MODEL) > /dev/null
 	cd models && sha256sum $(notdir $(LITERT_MODEL)) > $(notdir $(LITERT_MODEL)).sha256
 	git diff --stat -- models/  # no change expected: the conversion is byte-for-byte reproducible
 
 LITERT_INT8_MODEL := models/mobilenet_v2_1.0_224_avg_tfslim2018.int8.litert.tflite
 litert-int8-model: $(VENV)/.installed  ## rebuild the committed int8 LiteRT model, calibrated on data/sample/Training (reproducible)
-	$(PY) -m spark_app.keras_model --int8 --calibration data/sample/Training models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_INT8_MODEL) > /dev/null
+	$(PY) -m spark_app.models.convert --int8 --calibration data/sample/Training models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5 $(LITERT_INT8_MODEL) > /dev/null
 	cd models && sha256sum $(notdir $(LITERT_INT8_MODEL)) > $(notdir $(LITERT_INT8_MODEL)).sha256
 	git diff --stat -- models/  # no change expected: calibration and conversion are byte-for-byte reproducible
 

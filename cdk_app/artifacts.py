@@ -13,7 +13,7 @@ from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, nag_ref, stack_singletons
 from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT, PipelineConfig
-from spark_app.weights import PINNED_LITERT_INT8_NAME, PINNED_LITERT_NAME
+from spark_app.core.model import PINNED_LITERT_INT8_NAME, PINNED_LITERT_NAME
 
 SPARK_PACKAGE = "spark_app"
 #: One memory size for both deployments, so they share one handler Lambda.

@@ -18,17 +18,18 @@ from cdk_app.config import REPO_ROOT, PipelineConfig, ResourceNames
 from lambdas.ingest import config as ingest_env
 
 HANDLER = "lambdas.ingest.handler.handler"
-#: The modules of spark_app the handler imports (the manifest format is shared).
-SHARED_SPARK_MODULES = ("__init__.py", "formats.py", "labels.py", "manifest.py")
 #: Glob rules (applied in order, later wins) selecting the Lambda's files from the repository root:
-#: all of lambdas/ and the shared spark_app modules, without caches or hidden files.
+#: all of lambdas/ and the whole Spark-free core of spark_app (``spark_app/__init__.py`` imports
+#: nothing), without caches or hidden files. tests/cdk builds this asset and imports the handler from it.
 LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "*",
     ".*",
     "!lambdas",
     "!lambdas/**",
     "!spark_app",
-    *(f"!spark_app/{name}" for name in SHARED_SPARK_MODULES),
+    "!spark_app/__init__.py",
+    "!spark_app/core",
+    "!spark_app/core/**",
     "**/__pycache__",
     "**/*.pyc",
     "**/.*",

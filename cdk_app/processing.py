@@ -13,7 +13,7 @@ from cdk_app._util import acknowledge, nag_ref
 from cdk_app.catalog import glue_arns
 from cdk_app.config import REPO_ROOT, PipelineConfig
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
-from spark_app import schema
+from spark_app.core import schema
 
 DOCKERFILE_DIR = REPO_ROOT / "docker"
 DOCKERFILE = "emr-serverless.Dockerfile"

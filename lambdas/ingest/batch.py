@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lambdas.ingest.events import ParsedMessage, UploadedObject
-from spark_app.manifest import ManifestEntry, batch_id_for, dumps_manifest, manifest_key
+from spark_app.core.manifest import ManifestEntry, batch_id_for, dumps_manifest, manifest_key
 
 
 @dataclass(frozen=True)

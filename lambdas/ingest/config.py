@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from spark_app.core.defaults import MAX_FILE_BYTES
+
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 ENV_MANIFEST_BUCKET = "MANIFEST_BUCKET"
 ENV_MANIFEST_PREFIX = "MANIFEST_PREFIX"
@@ -21,7 +23,8 @@ ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 DEFAULT_MANIFEST_PREFIX = "manifests/"
 DEFAULT_UPLOADS_PREFIX = "uploads/"
-DEFAULT_MAX_OBJECT_BYTES = 50 * 1024 * 1024  # 52428800
+#: The job's own per-object limit: the Lambda skips what the job would refuse.
+DEFAULT_MAX_OBJECT_BYTES = MAX_FILE_BYTES
 DEFAULT_SERVICE_NAME = "fruits-ingest"
 
 REQUIRED_ENV_VARS: tuple[str, ...] = (ENV_STATE_MACHINE_ARN, ENV_MANIFEST_BUCKET)

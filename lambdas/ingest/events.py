@@ -14,9 +14,9 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from spark_app.formats import is_supported_name, unsupported_reason
-from spark_app.labels import label_from_relative_path
-from spark_app.manifest import ManifestEntry
+from spark_app.core.formats import is_supported_name, unsupported_reason
+from spark_app.core.labels import label_from_relative_path
+from spark_app.core.manifest import ManifestEntry
 
 S3_EVENT_SOURCE = "aws:s3"
 TEST_EVENT = "s3:TestEvent"

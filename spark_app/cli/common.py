@@ -1,0 +1,123 @@
+"""What every command shares: argument types, the runtime options, one Spark session set-up, and one
+map from errors to exit codes (a user's mistake is one line on stderr and exit 2, never a traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from spark_app.core.heads import ModelMismatch
+from spark_app.core.model import ModelError
+from spark_app.job.inputs import InputError
+from spark_app.models.registry import RegistryError
+from spark_app.store.catalog import CatalogError
+from spark_app.store.objects import ENDPOINT_ENV, StorageError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(ValueError):
+    """A mistake a command reports in one line (e.g. a query Spark refused)."""
+
+
+#: Errors a person can fix (an input, a model, a registry, the catalog, an object): exit 2, one line.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    InputError,
+    ModelError,
+    ModelMismatch,
+    RegistryError,
+    CatalogError,
+    StorageError,
+)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--s3-endpoint-url`` and ``--master``, which every command that runs Spark or S3 takes."""
+    parser.add_argument(
+        "--s3-endpoint-url", help="S3-compatible endpoint, e.g. an emulator's URL (default: AWS itself)"
+    )
+    parser.add_argument(
+        "--master", help="Spark master (default: local[*], unless spark-submit or EMR Serverless set one)"
+    )
+
+
+def use_endpoint(args: argparse.Namespace) -> None:
+    """Send boto3 (driver and workers) to ``--s3-endpoint-url`` when given."""
+    if getattr(args, "s3_endpoint_url", None):
+        os.environ[ENDPOINT_ENV] = args.s3_endpoint_url
+
+
+@contextmanager
+def spark_session(app_name: str, args: argparse.Namespace, *, arrow_batch_rows: int = 1024) -> Iterator[Any]:
+    """The one session set-up of every command: endpoint, master, the package shipped to the workers;
+    stopped at the end unless one was already running (a notebook, a test)."""
+    from pyspark.sql import SparkSession
+
+    from spark_app.job.session import build_session, ship_package
+
+    use_endpoint(args)
+    already_running = SparkSession.getActiveSession() is not None
+    spark = build_session(app_name, master=getattr(args, "master", None), arrow_batch_rows=arrow_batch_rows)
+    ship_package(spark)
+    try:
+        yield spark
+    finally:
+        if not already_running:
+            spark.stop()
+
+
+def run_command(prog: str, body: Callable[[], int]) -> int:
+    """Run a command's body; a user's mistake becomes ``<prog>: error: <one line>`` and exit 2."""
+    configure_logging()
+    try:
+        return body()
+    except USER_ERRORS as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (or its type when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def configure_logging() -> None:
+    """The job's progress lines (``[fruits] ...``) on standard output, once per process.
+
+    The logger still propagates, so handlers set up by a host (pytest's caplog, a notebook) see it too.
+    """
+    logger = logging.getLogger("fruits")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("[fruits] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,50 @@
+"""Every default of the pipeline, defined once: the job, the lifecycle commands, the Lambdas and the stack
+read them from here."""
+
+from __future__ import annotations
+
+# -- the model -----------------------------------------------------------------------------------
+#: MobileNetV2's input side (pixels) and the size of its global-average-pooled features.
+INPUT_SIZE = 224
+FEATURE_DIM = 1280
+
+# -- inputs --------------------------------------------------------------------------------------
+#: Largest object read (bytes): far above a 12 MP phone photo, far below a worker's memory.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Pixel-count limit: above any phone camera's native resolution (200 MP sensors bin to 50 MP by
+#: default), far below what would exhaust a worker's memory (decompression-bomb guard).
+MAX_PIXELS = 100_000_000
+
+# -- the feature job -----------------------------------------------------------------------------
+#: Images decoded and inferred together per Python worker.
+BATCH_SIZE = 32
+#: Concurrent object reads per Python worker: hides S3 GET latency behind decoding and inference.
+READ_THREADS = 8
+#: Files per Spark task, at most.
+FILES_PER_PARTITION = 256
+#: Below this confidence the answer is ``unknown``.
+CONFIDENCE_THRESHOLD = 0.5
+
+# -- PCA -----------------------------------------------------------------------------------------
+#: A basis keeps the smallest k reaching this explained variance (unless k is given).
+PCA_VARIANCE = 0.95
+#: Fitting a basis needs at least this many distinct images ...
+PCA_MIN_IMAGES = 1000
+#: ... and at least this many per component.
+MIN_IMAGES_PER_COMPONENT = 4
+
+# -- the classifier ------------------------------------------------------------------------------
+#: Training refuses classes with fewer training images than this.
+MIN_PER_CLASS = 5
+#: Share of the labelled images held out for validation when no path split is given.
+VALIDATION_PERCENT = 20
+
+# -- the store's layout (under the job's --output) -----------------------------------------------
+FEATURES_DIR = "features"
+ERRORS_DIR = "errors"
+RUNS_DIR = "runs"
+#: Default registries of PCA bases and classifiers when no directory is given.
+PCA_MODELS_DIR = "pca_models"
+CLASSIFIERS_DIR = "classifiers"
+#: A reference to the promoted version of a registry.
+LATEST = "latest"

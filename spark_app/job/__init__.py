@@ -1,0 +1,1 @@
+"""The feature job on Spark: inputs -> one mapInPandas pass -> Parquet + answers, with exact accounting."""

@@ -1,0 +1,1 @@
+"""The ML lifecycle: the model registry (versions, promotion), PCA fitting, classifier training, weights."""

@@ -1,0 +1,322 @@
+"""Reading and writing objects by URI: local paths, ``file://`` URIs and ``s3://bucket/key``.
+
+This is the only module that talks to S3. The same code runs on EMR Serverless and
+locally; the S3 endpoint comes from boto3's standard ``AWS_ENDPOINT_URL_S3`` variable
+(unset on AWS, set to an emulator's URL locally), so there is no local-only path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spark_app.core.uris import is_s3_uri, local_path, split_s3_uri
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
+
+
+class StorageError(OSError):
+    """An object that cannot be read, listed or written; the message says why."""
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file found under an input root."""
+
+    uri: str
+    relative_path: str  # POSIX path relative to the root
+
+
+_pool_lock = threading.Lock()
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
+
+
+def io_pool(name: str, threads: int) -> ThreadPoolExecutor:
+    """A thread pool for concurrent object I/O, one per process, name and size (kept for reuse:
+    executors call this for every batch)."""
+    with _pool_lock:
+        pool = _pools.get((name, threads))
+        if pool is None:
+            pool = _pools[(name, threads)] = ThreadPoolExecutor(threads, f"fruits-{name}")
+        return pool
+
+
+_client_lock = threading.Lock()
+_clients: dict[str | None, Any] = {}
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client, one per process and endpoint (created lazily)."""
+    endpoint = os.environ.get(ENDPOINT_ENV) or None
+    with _client_lock:
+        if endpoint not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
+            _clients[endpoint] = boto3.client("s3", endpoint_url=endpoint, config=config)
+        return _clients[endpoint]
+
+
+def _error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ('' for other exceptions)."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _s3_error(uri: str, exc: Exception) -> StorageError:
+    code = _error_code(exc)
+    if code in ("NoSuchBucket",):
+        return StorageError(f"bucket of {uri} does not exist")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return StorageError(f"object not found: {uri}")
+    if code in ("AccessDenied", "403", "Forbidden"):
+        return StorageError(f"access denied to {uri}")
+    return StorageError(f"cannot access {uri}: {code or type(exc).__name__}: {exc}")
+
+
+def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
+    """Whole content of a file or object; ``max_bytes`` rejects larger ones before reading."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            response = s3_client().get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _s3_error(uri, exc) from None
+        size = response.get("ContentLength", 0)
+        if max_bytes is not None and size > max_bytes:
+            response["Body"].close()
+            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+        return response["Body"].read()
+    path = local_path(uri)
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise StorageError(f"file not found: {uri}") from None
+    except PermissionError:
+        raise StorageError(f"permission denied: {uri}") from None
+    except IsADirectoryError:
+        raise StorageError(f"is a directory, not a file: {uri}") from None
+
+
+def read_text(uri: str) -> str:
+    """A small UTF-8 text file or object."""
+    data = read_bytes(uri)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StorageError(f"not UTF-8 text: {uri}") from None
+
+
+def write_text(uri: str, text: str) -> None:
+    """Write a small UTF-8 text file or object (parents created locally)."""
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write a small file or object (parents created locally)."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+        except Exception as exc:
+            raise _s3_error(uri, exc) from None
+        return
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+class ConditionFailed(StorageError):
+    """A conditional write lost a race: the object changed (or appeared) since it was read."""
+
+
+@dataclass(frozen=True)
+class VersionedText:
+    """A small text object and the tag that identifies this exact content (S3 ETag or a hash)."""
+
+    text: str
+    etag: str
+
+
+_LOCAL_LOCK_SUFFIX = ".lock"
+_CHANGED = "{uri} changed since it was read: conditional write refused"
+
+
+def _local_etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def read_text_versioned(uri: str) -> VersionedText | None:
+    """The object's text and tag, or None when it does not exist (for :func:`write_text_if`)."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            response = s3_client().get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _s3_error(uri, exc) from None
+        return VersionedText(response["Body"].read().decode("utf-8"), response["ETag"])
+    path = local_path(uri)
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return VersionedText(data.decode("utf-8"), _local_etag(data))
+
+
+def write_text_if(uri: str, text: str, *, expected_etag: str | None) -> None:
+    """Write only if the object still has ``expected_etag`` (None: only if it does not exist yet).
+
+    S3 enforces the condition itself (``If-Match`` / ``If-None-Match: *`` on PutObject), so two
+    writers cannot both succeed; locally an exclusive ``flock`` on ``<file>.lock`` does the same for
+    every process of the machine. The loser gets :class:`ConditionFailed`.
+    """
+    body = text.encode("utf-8")
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=body, **condition)
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise ConditionFailed(_CHANGED.format(uri=uri)) from None
+            raise _s3_error(uri, exc) from None
+        return
+    import fcntl
+
+    path = local_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}{_LOCAL_LOCK_SUFFIX}", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = _local_etag(path.read_bytes()) if path.is_file() else None
+        if current != expected_etag:
+            raise ConditionFailed(_CHANGED.format(uri=uri))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(body)
+        tmp.replace(path)
+
+
+def exists(uri: str) -> bool:
+    """True when the file or object exists."""
+    if is_s3_uri(uri):
+        bucket, key = split_s3_uri(uri)
+        try:
+            s3_client().head_object(Bucket=bucket, Key=key)
+            return True
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise _s3_error(uri, exc) from None
+    return local_path(uri).exists()
+
+
+def check_writable(uri: str) -> None:
+    """Fail early when outputs cannot go to ``uri`` (missing bucket, unwritable folder)."""
+    if is_s3_uri(uri):
+        bucket, _ = split_s3_uri(uri)
+        try:
+            s3_client().head_bucket(Bucket=bucket)
+        except Exception as exc:
+            if _error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"output bucket {bucket} does not exist") from None
+            raise _s3_error(uri, exc) from None
+        return
+    path = local_path(uri)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create output folder {uri}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise StorageError(f"output folder is not writable: {uri}")
+
+
+def list_files(root: str) -> list[ListedFile]:
+    """Every file under a local folder or an S3 prefix (recursive), sorted by URI.
+
+    Nothing is filtered: unsupported files are listed too, so the caller can account
+    for each one.
+    """
+    return _list_s3(root) if is_s3_uri(root) else _list_local(root)
+
+
+def _list_local(root: str) -> list[ListedFile]:
+    base = local_path(root).resolve()
+    if not base.exists():
+        raise StorageError(f"input folder not found: {root}")
+    if not base.is_dir():
+        raise StorageError(f"input is not a folder: {root}")
+    found = [
+        ListedFile(
+            uri=str(Path(dirpath) / name), relative_path=(Path(dirpath) / name).relative_to(base).as_posix()
+        )
+        for dirpath, _dirs, names in os.walk(base)
+        for name in names
+    ]
+    return sorted(found, key=lambda f: f.uri)
+
+
+def _list_s3(root: str) -> list[ListedFile]:
+    bucket, prefix = split_s3_uri(root)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    found: list[ListedFile] = []
+    try:
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):  # folder placeholder objects are not files
+                    continue
+                found.append(ListedFile(uri=f"s3://{bucket}/{key}", relative_path=key[len(prefix) :]))
+    except Exception as exc:
+        raise _s3_error(root, exc) from None
+    return sorted(found, key=lambda f: f.uri)
+
+
+def delete_prefix(uri: str) -> int:
+    """Delete every object under an s3:// prefix; returns how many."""
+    bucket, prefix = split_s3_uri(uri)
+    client = s3_client()
+    deleted = 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+    except Exception as exc:
+        raise _s3_error(uri, exc) from None
+    return deleted
+
+
+def upload_dir(local_dir: str, uri: str) -> int:
+    """Upload a local folder's files under an s3:// prefix (skipping Hadoop .crc files)."""
+    bucket, prefix = split_s3_uri(uri)
+    base = Path(local_dir)
+    uploaded = 0
+    for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".crc")):
+        key = f"{prefix.rstrip('/')}/{path.relative_to(base).as_posix()}".lstrip("/")
+        try:
+            s3_client().upload_file(str(path), bucket, key)
+        except Exception as exc:
+            raise _s3_error(f"s3://{bucket}/{key}", exc) from None
+        uploaded += 1
+    return uploaded
+
+
+def download_prefix(uri: str, local_dir: str) -> int:
+    """Download every object under an s3:// prefix into a local folder."""
+    listed = _list_s3(uri)
+    for item in listed:
+        target = Path(local_dir) / item.relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_bytes(item.uri))
+    return len(listed)
