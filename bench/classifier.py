@@ -34,9 +34,10 @@ REPEATS = 3
 
 def main() -> int:
     from spark_app import classifier
-    from spark_app.pipeline import RunConfig, run
-    from spark_app.registry import promote
-    from spark_app.session import build_session
+    from spark_app.job.config import RunConfig
+from spark_app.job.run import run
+    from spark_app.models.registry import promote
+    from spark_app.job.session import build_session
 
     source = sample_root()
     spark = build_session("bench-classifier", master="local[*]", arrow_batch_rows=32)

@@ -165,7 +165,7 @@ def make_large(work_dir: Path, n: int, processes: int = 2) -> Dataset:
 
 def write_manifest(data: Dataset, n: int, folder: Path) -> Path:
     """A manifest of the dataset's first ``n`` files (sorted): one production batch of that size."""
-    from spark_app.manifest import ManifestEntry, dumps_manifest
+    from spark_app.core.manifest import ManifestEntry, dumps_manifest
 
     files = sorted(p for p in data.root.rglob("*") if p.is_file())[:n]
     folder.mkdir(parents=True, exist_ok=True)

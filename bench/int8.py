@@ -30,7 +30,7 @@ import numpy as np
 from bench.datasets import REPO_ROOT, sample_images, sample_root
 from spark_app.backends import LITERT, FeatureExtractor, build_extractor
 from spark_app.classifier_math import nearest_neighbour_predictions
-from spark_app.decode import decode_image, preprocess
+from spark_app.core.decode import decode_image, preprocess
 from spark_app.model_payload import FP32, INT8, PRECISIONS, prepare_payload
 from spark_app.weights import (
     DEFAULT_WEIGHTS,
@@ -141,8 +141,9 @@ def nearest_neighbour_agreement(paths: list[Path], features: dict[str, np.ndarra
 def accuracy(source: Path, work: Path) -> dict[str, dict[str, float]]:
     """Per precision: the pipeline's features of the sample, then the project's classifier training."""
     from spark_app import classifier
-    from spark_app.pipeline import RunConfig, run
-    from spark_app.session import build_session
+    from spark_app.job.config import RunConfig
+from spark_app.job.run import run
+    from spark_app.job.session import build_session
 
     spark = build_session("bench-int8", master="local[*]", arrow_batch_rows=32)
     results = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from spark_app.backends import LITERT, build_extractor
-from spark_app.decode import decode_image, preprocess
+from spark_app.core.decode import decode_image, preprocess
 from spark_app.features import DEFAULT_BATCH_SIZE
 from spark_app.model_payload import prepare_payload
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256

@@ -35,8 +35,8 @@ from bench.measure import tree_cpu_seconds
 from spark_app.backends import BACKENDS, LITERT
 from spark_app.features import DEFAULT_BATCH_SIZE
 from spark_app.pipeline import DEFAULT_FILES_PER_PARTITION, RunConfig, execute, prepare
-from spark_app.registry import promote
-from spark_app.session import build_session
+from spark_app.models.registry import promote
+from spark_app.job.session import build_session
 from spark_app.subcommands import configure_logging
 
 PHASE_START, PHASE_END = "files in", "features:"

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from spark_app.backends import LITERT, build_extractor
-from spark_app.decode import decode_image, preprocess
+from spark_app.core.decode import decode_image, preprocess
 from spark_app.features import DEFAULT_BATCH_SIZE, ExtractSettings, extract_frame
-from spark_app.labels import label_from_relative_path
+from spark_app.core.labels import label_from_relative_path
 from spark_app.model_payload import prepare_payload
-from spark_app.storage import read_bytes
+from spark_app.store.objects import read_bytes
 from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
 

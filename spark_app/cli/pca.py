@@ -24,7 +24,7 @@ from spark_app.cli.common import (
 )
 from spark_app.cli.registry_commands import add_promote_command, run_promote
 from spark_app.core.defaults import PCA_MIN_IMAGES, PCA_VARIANCE
-from spark_app.models.pca import SOLVERS, SPARK
+from spark_app.models.pca import NATIVE, SOLVERS
 from spark_app.models.registry import promote
 
 PROG = "spark_app pca"
@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--sample-cap", type=positive_int, help="fit on at most this many images (default: all)")
     fit.add_argument(
-        "--pca-solver", choices=SOLVERS, default=SPARK, help=f"fitting code (default {SPARK}: pyspark.ml PCA)"
+        "--pca-solver",
+        choices=SOLVERS,
+        default=NATIVE,
+        help=f"{NATIVE}: distributed X^T X + LAPACK eigh (default); spark: pyspark.ml PCA.fit, "
+        "checked against the native sums",
     )
     fit.add_argument("--promote", action="store_true", help="also promote the new version (default off)")
     fit.add_argument("--report", help="also write the variance curve and a 2-D scatter (PNG) to this folder")

@@ -1,8 +1,8 @@
 """One PCA basis for the whole feature store: fit it over every batch, back-fill every batch onto it.
 
 ``fit`` reads every batch of ``<store>/features`` (one row per image id, the newest CNN model's rows
-only), refuses fewer images than the minimum (default 1,000, and at least 4 per component), fits with
-pyspark.ml's ``PCA`` (or the equivalent NumPy solver, ``native``), keeps the smallest k reaching the
+only), refuses fewer images than the minimum (default 1,000, and at least 4 per component), fits (the
+sample covariance's eigenvectors, as pyspark.ml's ``PCA`` defines them), keeps the smallest k reaching the
 variance target, and saves a version in the registry; it never promotes.
 ``backfill`` rewrites the ``pca`` and ``pca_version`` columns of every batch that is not on the
 promoted basis, batch by batch, with the same NumPy projection as the batch job (``core/heads.py``):
@@ -29,9 +29,9 @@ from spark_app.models import registry
 from spark_app.store import spark_fs
 from spark_app.store.partitions import read_dataset, replace_partition
 
-#: Solvers: pyspark.ml's ``PCA.fit`` (default), or one distributed X^T X pass and LAPACK's eigh (native).
-SPARK, NATIVE = "spark", "native"
-SOLVERS = (SPARK, NATIVE)
+#: Solvers: one distributed X^T X pass and LAPACK's eigh (native, the default), or pyspark.ml's ``PCA.fit``.
+NATIVE, SPARK = "native", "spark"
+SOLVERS = (NATIVE, SPARK)
 
 
 class PcaError(registry.RegistryError):
@@ -62,20 +62,40 @@ class Spectrum:
     ratios: np.ndarray  # (d,)
 
 
-def fit_spectrum(rows: Any, *, solver: str = SPARK) -> Spectrum:
-    """Fit on the ``features`` column (array<float>) of a cached DataFrame."""
+def fit_spectrum(rows: Any, *, solver: str = NATIVE) -> Spectrum:
+    """Fit on the ``features`` column (array<float>) of a cached DataFrame.
+
+    ``native``: one distributed ``X^T X`` pass and LAPACK's ``eigh`` on the driver. ``spark``: pyspark.ml's
+    ``PCA.fit``, checked against the native sums; on this project's Spark 3.5.6 it sometimes returns a
+    wrong spectrum for real features (docs/analysis.md), and such a fit is refused, never saved.
+    """
     if solver not in SOLVERS:
         raise PcaError(f"unknown PCA solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    if solver == SPARK:
-        from pyspark.ml.feature import PCA
-        from pyspark.ml.functions import array_to_vector
+    native = Spectrum(*principal_components(_distributed_gram(rows)))
+    if solver == NATIVE:
+        return native
+    from pyspark.ml.feature import PCA
+    from pyspark.ml.functions import array_to_vector
 
-        vectors = rows.select(array_to_vector("features").alias("x"))
-        dim = len(rows.select("features").first()[0])
-        model = PCA(k=dim, inputCol="x", outputCol="y").fit(vectors)
-        return Spectrum(model.pc.toArray(), model.explainedVariance.toArray())
-    components, ratios = principal_components(_distributed_gram(rows))
-    return Spectrum(components, ratios)
+    vectors = rows.select(array_to_vector("features").alias("x"))
+    model = PCA(k=len(native.ratios), inputCol="x", outputCol="y").fit(vectors)
+    fitted = Spectrum(model.pc.toArray(), model.explainedVariance.toArray())
+    check_agreement(fitted, native)
+    return fitted
+
+
+def check_agreement(fitted: Spectrum, reference: Spectrum, *, components: int = 10) -> None:
+    """Refuse a fit whose leading variance ratios or components differ from the reference's."""
+    n = min(components, len(reference.ratios))
+    ratios_ok = np.allclose(fitted.ratios[:n], reference.ratios[:n], rtol=1e-4, atol=1e-9)
+    alignment = np.abs(np.sum(fitted.components[:, :n] * reference.components[:, :n], axis=0))
+    if not ratios_ok or alignment.min() < 0.999:
+        raise PcaError(
+            "pyspark.ml's PCA returned a basis that disagrees with the covariance of the same rows "
+            f"(leading ratios {np.round(fitted.ratios[:3], 4).tolist()} "
+            f"vs {np.round(reference.ratios[:3], 4).tolist()}): "
+            "refused; fit again or use --pca-solver native"
+        )
 
 
 def _distributed_gram(rows: Any) -> GramSums:
@@ -125,7 +145,7 @@ def fit_over_store(
     variance: float | None = None,
     min_images: int = PCA_MIN_IMAGES,
     sample_cap: int | None = None,
-    solver: str = SPARK,
+    solver: str = NATIVE,
     keep_sample: int = 0,
 ) -> StoreFit:
     """Fit on every image of the store (deduplicated by image id; optionally a deterministic sample).

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_app.backends import LITERT, ModelPayload, build_extractor
-from spark_app.decode import decode_image, preprocess
-from spark_app.model_payload import litert_flatbuffer, model_version, prepare_payload
-from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, load_weights
+from spark_app.core.decode import decode_image, preprocess
+from spark_app.core.model import LITERT, PINNED_WEIGHTS_SHA256, ModelPayload, build_extractor, model_version
+from spark_app.models.weights import DEFAULT_WEIGHTS, litert_flatbuffer, load_weights, prepare_payload
 
 FRESH_CONVERSION = "litert-converted"
 

@@ -6,7 +6,7 @@ import json
 
 from lambdas.ingest.batch import latest_per_uri, plan_batch
 from lambdas.ingest.events import ParsedMessage, Skip, SkipReason, UploadedObject
-from spark_app.manifest import ManifestEntry, batch_id_for, parse_manifest
+from spark_app.core.manifest import ManifestEntry, batch_id_for, parse_manifest
 
 
 def obj(

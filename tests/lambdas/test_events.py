@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lambdas.ingest.events import MalformedMessageError, Skip, SkipReason, UploadedObject, parse_message
-from spark_app.manifest import ManifestEntry
+from spark_app.core.manifest import ManifestEntry
 from tests.lambdas.builders import INGEST_BUCKET, s3_body, s3_record, s3_test_event_body
 
 LIMIT = 1000

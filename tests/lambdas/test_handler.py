@@ -11,7 +11,7 @@ import pytest
 from lambdas.ingest.config import ConfigError
 from lambdas.ingest.handler import handler
 from lambdas.ingest.log import logger
-from spark_app.manifest import ManifestEntry, batch_id_for, manifest_key, parse_manifest
+from spark_app.core.manifest import ManifestEntry, batch_id_for, manifest_key, parse_manifest
 from tests.lambdas.builders import (
     ARTIFACTS_BUCKET,
     INGEST_BUCKET,

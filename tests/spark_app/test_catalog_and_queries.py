@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from spark_app.catalog import CatalogError, register_batch
+from spark_app.store.catalog import CatalogError, register_batch
 from spark_app.queries import EXAMPLES, run_query
 
 REGION = "eu-west-3"

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from spark_app.cli import format_summary
-from spark_app.inputs import InputError, discover_from_manifest, discover_from_root
+from spark_app.job.inputs import InputError, discover_from_manifest, discover_from_root
 from spark_app.pipeline import RunSummary
 from tests.helpers.images import BUNDLED_SAMPLE, REPO
 

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from spark_app import storage
-from spark_app.manifest import ManifestEntry, dumps_manifest
-from spark_app.pipeline import RunConfig, run
-from spark_app.registry import promote
+from spark_app.core.manifest import ManifestEntry, dumps_manifest
+from spark_app.job.config import RunConfig
+from spark_app.job.run import run
+from spark_app.models.registry import promote
 from tests.helpers.images import real_images, truncated_jpeg
 
 pytestmark = pytest.mark.spark

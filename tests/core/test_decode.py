@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spark_app import decode
-from spark_app.decode import DecodeError, decode_image, preprocess
+from spark_app.core import decode
+from spark_app.core.decode import DecodeError, decode_image, preprocess
 from tests.helpers.images import (
     _save,
     bad_and_unusual_inputs,

@@ -11,18 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_app import model_payload
-from spark_app.backends import KERAS, LITERT
-from spark_app.model_payload import FP32, INT8, model_version, prepare_payload
-from spark_app.weights import (
-    DEFAULT_WEIGHTS,
+from spark_app.core.model import (
+    FP32,
+    INT8,
+    KERAS,
+    LITERT,
     PINNED_LITERT_INT8_NAME,
     PINNED_LITERT_INT8_SHA256,
     PINNED_WEIGHTS_NAME,
     PINNED_WEIGHTS_SHA256,
-    WeightsError,
+    model_version,
     sha256_hex,
 )
+from spark_app.models import weights as model_payload
+from spark_app.models.weights import DEFAULT_WEIGHTS, WeightsError, prepare_payload
 from tests.helpers.images import BUNDLED_SAMPLE, REPO
 
 MODELS = REPO / "models"
@@ -95,10 +97,9 @@ _FEATURES = """
 import json, sys
 import numpy as np
 from pathlib import Path
-from spark_app.backends import LITERT, build_extractor
-from spark_app.decode import decode_image, preprocess
-from spark_app.model_payload import PRECISIONS, prepare_payload
-from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256
+from spark_app.core.decode import decode_image, preprocess
+from spark_app.core.model import LITERT, PINNED_WEIGHTS_SHA256, PRECISIONS, build_extractor
+from spark_app.models.weights import DEFAULT_WEIGHTS, prepare_payload
 batch = np.stack([preprocess(decode_image(Path(p).read_bytes()).pixels) for p in sys.argv[1:]])
 out = {p: build_extractor(prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, LITERT, precision=p))
        .extract(batch).tolist() for p in PRECISIONS}
@@ -138,7 +139,7 @@ def test_precision_int8_runs_end_to_end(tmp_path: Path) -> None:
         shutil.copyfile(image, source / image.name)
     proc = _cli(
         "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--precision", "int8",
-        "--pca-k", "2", "--batch-id", "int8", "--master", "local[1]",
+        "--batch-id", "int8", "--master", "local[1]",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "images         3" in proc.stdout and "-int8" in proc.stdout

@@ -1,10 +1,15 @@
-"""Local Spark runs of the whole job: counts, schema, labels, nothing lost or duplicated."""
+"""Local Spark runs of the feature job: counts, schema, labels, nothing lost or duplicated, one pass.
+
+As in production, a store first gets features without a basis, then a basis is fitted over it and
+promoted (``models/pca.py``), and later batches are projected and predicted in their one pass.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +18,19 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_app import classifier
-from spark_app.manifest import ManifestEntry, dumps_manifest
-from spark_app.pca import LATEST, resolve_model_uri
-from spark_app.pipeline import RunConfig, run, single_pass_job_group
-from spark_app.registry import complete_versions, promote
-from tests.helpers.images import (
-    SECRET,
-    SHARED_SAMPLE,
-    bad_and_unusual_inputs,
-    real_images,
-    real_sample_dir,
-    write_inputs,
-)
+from spark_app.core.heads import softmax_probabilities
+from spark_app.core.manifest import ManifestEntry, dumps_manifest
+from spark_app.job.config import RunConfig
+from spark_app.job.run import run, single_pass_job_group
+from spark_app.models import classifier, registry
+from spark_app.models.pca import fit_over_store
+from spark_app.models.registry import promote
+from tests.helpers.images import BUNDLED_SAMPLE, SECRET, bad_and_unusual_inputs, real_images, write_inputs
 
 pytestmark = pytest.mark.spark
 UNUSUAL = bad_and_unusual_inputs()
 EXPECTED_ERRORS = {name: stage for name, (_, stage) in UNUSUAL.items() if stage}
+K = 8
 
 
 def _read(output: Path, dataset: str, batch_id: str) -> pd.DataFrame:
@@ -41,29 +42,38 @@ def _read(output: Path, dataset: str, batch_id: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def main_run(spark, tmp_path_factory):
-    """Real sample (all of it when ../shared is present) + every bad input, in one batch."""
+def seeded(spark, tmp_path_factory):
+    """A store with the bundled sample as batch ``seed`` and a basis fitted over it, promoted."""
+    output = tmp_path_factory.mktemp("out")
+    seed = run(RunConfig(input=str(BUNDLED_SAMPLE), output=str(output), batch_id="seed"), spark)
+    assert seed.pca_version is None and "no PCA basis promoted" in seed.pca_note  # a batch never fits
+    assert 1 <= seed.model_builds <= 2  # local[2]: at most two Python workers build the model
+    fitted = fit_over_store(spark, str(output), str(output / "pca_models"), k=K, min_images=32)
+    promote(str(output / "pca_models"), fitted.basis.version)
+    return output, fitted.basis
+
+
+@pytest.fixture(scope="module")
+def main_run(spark, seeded, tmp_path_factory):
+    """The bundled sample + every bad input, in one batch projected on the promoted basis."""
+    output, basis = seeded
     root = tmp_path_factory.mktemp("inputs") / "photos"
-    shutil.copytree(real_sample_dir(), root / "real")
+    shutil.copytree(BUNDLED_SAMPLE, root / "real")
     write_inputs(root / "odd ones", UNUSUAL)  # labelled "odd ones"
     (root / "at root.jpg").write_bytes(UNUSUAL["UPPER.JPG"][0])  # no parent folder: no label
-    output = tmp_path_factory.mktemp("out")
     files = sorted(str(p) for p in root.rglob("*") if p.is_file())
     config = RunConfig(
         input=str(root),
         output=str(output),
         batch_id="main",
-        pca_variance=0.9,
-        pca_fit_any_size=True,
         files_per_partition=max(4, len(files) // 16),  # many more partitions than Python workers
-        report_dir=str(output / "report"),
     )
     summary = run(config, spark)
-    return config, summary, files, output, root
+    return config, summary, files, output, root, basis
 
 
 def test_every_input_is_a_row_or_an_error_exactly_once(main_run) -> None:
-    _config, summary, files, output, _root = main_run
+    _config, summary, files, output, _root, _basis = main_run
     rows, errors = _read(output, "features", "main"), _read(output, "errors", "main")
     assert summary.inputs == len(files)
     assert (summary.images, summary.errors) == (len(rows), len(errors))
@@ -73,7 +83,7 @@ def test_every_input_is_a_row_or_an_error_exactly_once(main_run) -> None:
 
 
 def test_bad_inputs_get_clear_error_records(main_run) -> None:
-    _config, summary, _files, output, _root = main_run
+    _config, summary, _files, output, _root, _basis = main_run
     errors = _read(output, "errors", "main")
     by_name = {
         Path(p).name: (stage, reason)
@@ -91,7 +101,7 @@ def test_bad_inputs_get_clear_error_records(main_run) -> None:
 
 
 def test_schema_labels_and_values(main_run) -> None:
-    _config, summary, _files, output, _root = main_run
+    _config, summary, _files, output, _root, basis = main_run
     rows = _read(output, "features", "main")
     schema = pq.read_schema(next((output / "features" / "batch_id=main").glob("*.parquet")))
     assert [f.name for f in schema] == [
@@ -115,13 +125,12 @@ def test_schema_labels_and_values(main_run) -> None:
     assert str(schema.field("features").type) == "list<element: float>"
     assert str(schema.field("pca").type).startswith("list<element: float")
     assert rows["features"].map(len).eq(1280).all()
-    assert rows["pca"].map(len).eq(summary.pca_k).all()
-    assert summary.pca_fitted and summary.explained_variance >= 0.9
+    assert rows["pca"].map(len).eq(K).all() and summary.pca_k == K
     assert (rows["model_version"] == summary.model_version).all()
-    assert (rows["pca_version"] == summary.pca_version).all()
+    assert summary.pca_version == basis.version and (rows["pca_version"] == basis.version).all()
     real = rows[rows["path"].str.contains("/real/")]
     assert (real["label"] == real["path"].map(lambda p: Path(p).parent.name)).all()
-    assert real["label"].nunique() >= 8 and (real[["width", "height"]] == 100).all().all()
+    assert real["label"].nunique() == 8 and (real[["width", "height"]] == 100).all().all()
     odd = rows.set_index(rows["path"].map(lambda p: Path(p).name))
     assert odd.loc["rotated-exif.jpg", ["width", "height"]].tolist() == [80, 120]
     assert odd.loc["name with spaces é ü.jpg", "label"] == "odd ones"
@@ -129,24 +138,14 @@ def test_schema_labels_and_values(main_run) -> None:
     assert odd.loc["name with spaces é ü.jpg", "image_id"] == odd.loc["UPPER.JPG", "image_id"]
 
 
-def test_report_plots_are_written(main_run) -> None:
-    _config, summary, _files, output, _root = main_run
-    assert all(Path(p).parent == output / "report" for p in summary.report_files)
-    names = sorted(Path(p).name for p in summary.report_files)
-    assert names == ["explained_variance.png", "pca_scatter.png"]
-    for path in summary.report_files:
-        data = Path(path).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-
-
 def test_model_is_built_once_per_python_worker(main_run) -> None:
-    config, summary, files, _output, _root = main_run
+    config, summary, files, _output, _root, _basis = main_run
     assert len(files) / config.files_per_partition > 8  # more partitions than workers
-    assert 1 <= summary.model_builds <= 2  # local[2]: at most two Python workers
+    assert summary.model_builds <= 2  # once per Python worker (workers kept from the seed batch: 0)
 
 
 def test_no_exif_or_gps_in_any_output(main_run) -> None:
-    _config, _summary, _files, output, _root = main_run
+    _config, _summary, _files, output, _root, _basis = main_run
     for path in output.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -154,7 +153,7 @@ def test_no_exif_or_gps_in_any_output(main_run) -> None:
 
 
 def test_rerun_replaces_the_batch_and_stale_errors_go(main_run, spark) -> None:
-    config, summary, _files, output, root = main_run
+    config, summary, _files, output, root, _basis = main_run
     again = run(config, spark)
     assert (again.images, again.errors) == (summary.images, summary.errors)
     assert len(_read(output, "features", "main")) == summary.images
@@ -166,49 +165,47 @@ def test_rerun_replaces_the_batch_and_stale_errors_go(main_run, spark) -> None:
     assert len(_read(output, "errors", "main")) == summary.errors - len(EXPECTED_ERRORS)
 
 
-def test_manifest_batch_reuses_latest_pca_and_reports_missing_objects(main_run, spark, tmp_path) -> None:
-    config, summary, _files, output, _root = main_run
+def test_manifest_batch_uses_the_promoted_basis_and_reports_missing_objects(
+    main_run, spark, tmp_path
+) -> None:
+    config, summary, _files, output, _root, basis = main_run
     images = real_images(6)
     entries = [ManifestEntry(str(p), "kept label") for p in images]
     entries.append(ManifestEntry(str(tmp_path / "gone.jpg")))
     manifest = tmp_path / "batch-0001.jsonl"
     manifest.write_text(dumps_manifest(entries))
-    later = RunConfig(manifest=str(manifest), output=config.output, pca_model="latest")
-    promote(config.pca_dir, summary.pca_version)  # the batch's own fit is saved, never promoted
-    result = run(later, spark)
+    result = run(RunConfig(manifest=str(manifest), output=config.output), spark)
     assert result.batch_id == "batch-0001"
     assert (result.images, result.errors, result.errors_by_stage) == (6, 1, {"read": 1})
-    latest = Path(resolve_model_uri(LATEST, config.pca_dir)).name
-    assert not result.pca_fitted and result.pca_version == latest and result.pca_k == summary.pca_k
+    assert result.pca_version == basis.version and result.pca_k == K
     rows = _read(output, "features", "batch-0001")
-    assert set(rows["label"]) == {"kept label"} and rows["pca"].map(len).eq(summary.pca_k).all()
+    assert set(rows["label"]) == {"kept label"} and rows["pca"].map(len).eq(K).all()
     assert "file not found" in _read(output, "errors", "batch-0001")["error"][0]
     assert len(_read(output, "features", "main")) == summary.images  # other batches untouched
 
 
-def test_batches_never_fit_on_small_data(spark, tmp_path) -> None:
-    """Two concurrent first batches, `--pca-model latest`, no promoted basis: neither fits, both whole."""
+def test_batches_never_fit(spark, tmp_path) -> None:
+    """Two concurrent first batches, no promoted basis: neither fits, both whole, no registry written."""
     output = tmp_path / "out"
     configs = []
     for name, images in (("batch-first", real_images(3)), ("batch-second", real_images(5)[3:])):
         manifest = tmp_path / f"{name}.jsonl"
         manifest.write_text(dumps_manifest([ManifestEntry(str(p)) for p in images]))
-        configs.append(RunConfig(manifest=str(manifest), output=str(output), pca_model="latest"))
+        configs.append(RunConfig(manifest=str(manifest), output=str(output)))
     with ThreadPoolExecutor(max_workers=2) as pool:  # Spark runs both batches' jobs side by side
         summaries = list(pool.map(lambda config: run(config, spark), configs))
     for summary in summaries:
-        assert summary.pca_version is None and not summary.pca_fitted
-        assert "no promoted PCA basis" in summary.pca_note
+        assert summary.pca_version is None and summary.classifier_version is None
+        assert (
+            "no PCA basis promoted" in summary.pca_note
+            and "no classifier promoted" in summary.classifier_note
+        )
         rows = _read(output, "features", summary.batch_id)
         assert len(rows) == summary.images == summary.inputs and rows["pca"].isna().all()
-    assert not (output / "pca_models").exists() or not any((output / "pca_models").iterdir())
-    # Without --pca-model, a run fits only with enough images (default 1,000) unless told otherwise.
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    for path in real_images(4):
-        (folder / path.name).write_bytes(path.read_bytes())
-    small = run(RunConfig(input=str(folder), output=str(output), batch_id="folder"), spark)
-    assert small.pca_version is None and "fewer than the 1000 needed" in small.pca_note
+        assert (
+            summary.errors_path is None and not (output / "errors" / f"batch_id={summary.batch_id}").exists()
+        )
+    assert not (output / "pca_models").exists() and not (output / "classifiers").exists()
 
 
 # ------------------------------------------------------------------------------- classifier
@@ -229,16 +226,25 @@ def trained(main_run, tmp_path_factory):
 def test_classifier_reaches_the_quality_bar_on_the_sample(trained) -> None:
     result, classifiers = trained
     metrics = result.metrics
-    full_sample = SHARED_SAMPLE.is_dir()
-    assert len(metrics["labels"]) == (38 if full_sample else 8)
-    assert metrics["validation_images"] == (380 if full_sample else 32)
+    assert len(metrics["labels"]) == 8 and metrics["validation_images"] == 32
     assert metrics["top1_accuracy"] >= 0.97 and metrics["top3_accuracy"] >= metrics["top1_accuracy"]
     assert 0.9 <= metrics["macro_f1"] <= 1.0 and metrics["nearest_neighbour_top1_accuracy"] > 0.8
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["validation_images"]
     assert set(metrics["per_class_recall"]) == set(metrics["labels"])
     png = Path(result.uri) / classifier.CONFUSION_PNG
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert complete_versions(classifiers, classifier.METRICS_FILE) == [result.version]
+    assert [v.name for v in registry.complete_versions(classifiers)] == [result.version]
+
+
+def test_numpy_prediction_equals_the_pyspark_model(trained) -> None:
+    """The batch's NumPy softmax reproduces LogisticRegressionModel.transform's probabilities (checked by
+    the trainer on every validation image), with the arrays a batch loads."""
+    result, _ = trained
+    assert result.metrics["numpy_max_abs_difference"] <= 1e-5
+    loaded = registry.load_classifier(result.uri)
+    assert list(loaded.labels) == result.metrics["labels"] and loaded.weights.shape == (8, 1280)
+    x = np.ones((2, 1280), dtype=np.float32)
+    np.testing.assert_allclose(softmax_probabilities(x, loaded.weights, loaded.intercepts).sum(axis=1), 1.0)
 
 
 def test_classifier_refuses_classes_with_too_few_images(main_run, spark, tmp_path) -> None:
@@ -268,15 +274,11 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     manifest.write_text(dumps_manifest(entries))
     answers = tmp_path / "answers"
     config = RunConfig(
-        manifest=str(manifest),
-        output=str(tmp_path / "out"),
-        classifier="latest",
-        classifier_dir=classifiers,
-        answers=str(answers),
+        manifest=str(manifest), output=str(tmp_path / "out"), classifier_dir=classifiers, answers=str(answers)
     )
     before = run(config, spark)  # nothing promoted yet: rows and answers without a prediction
     assert before.classifier_version is None and before.answers_written == 6
-    promote(classifiers, result.version, marker=classifier.METRICS_FILE)
+    promote(classifiers, result.version)
 
     summary = run(config, spark)
 
@@ -289,105 +291,65 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     documents = {p.name: json.loads(p.read_text()) for p in answers.rglob("*.json")}
     assert len(documents) == 6
     assert documents[f"{images[0].name}.json"]["label"] == images[0].parent.name
-    assert (
-        documents["truncated.jpg.json"]["status"] == "error"
-        and documents["gone.jpg.json"]["error_stage"] == "read"
-    )
+    assert documents["truncated.jpg.json"]["status"] == "error"
+    assert documents["gone.jpg.json"]["error_stage"] == "read"
     assert all("exif" not in json.dumps(d).lower() for d in documents.values())
 
-    unsure = run(RunConfig(**{**config.__dict__, "confidence_threshold": 1.0, "batch_id": "unsure"}), spark)
+    unsure = run(replace(config, confidence_threshold=1.0, batch_id="unsure"), spark)
     assert unsure.unknown_predictions == 4
     assert set(_read(tmp_path / "out", "features", "unsure")["predicted_label"]) == {"unknown"}
 
 
-def test_numpy_prediction_equals_the_pyspark_model(trained, spark, main_run) -> None:
-    """The batch's NumPy softmax gives the probabilities of LogisticRegressionModel.transform."""
-    import numpy as np
-    from pyspark.ml.functions import array_to_vector, vector_to_array
-
-    from spark_app.classifier_math import softmax_probabilities
-
-    result, _ = trained
-    loaded = classifier.load_classifier(result.uri)
-    sample = (
-        spark.read.parquet(f"{main_run[0].output}/features").select("path", "features").limit(20).toPandas()
-    )
-    rows = spark.createDataFrame(sample, "path string, features array<float>")
-    expected = (
-        loaded.model.transform(rows.withColumn(classifier.VECTOR, array_to_vector("features")))
-        .select("path", vector_to_array("probability").alias("p"))
-        .toPandas()
-        .set_index("path")
-        .loc[sample["path"]]
-    )
-    fast = classifier.load_classifier_arrays(result.uri)  # what a batch loads: no Spark
-    assert fast.model is None and (fast.labels, fast.version) == (loaded.labels, loaded.version)
-    weights, intercepts = fast.weights, fast.intercepts
-    np.testing.assert_array_equal(weights, loaded.model.coefficientMatrix.toArray())
-    np.testing.assert_array_equal(intercepts, loaded.model.interceptVector.toArray())
-    ours = softmax_probabilities(np.stack(sample["features"].to_numpy()), weights, intercepts)
-    np.testing.assert_allclose(ours, np.stack(expected["p"].to_numpy()), atol=1e-5)
-    predicted = classifier.predict(rows, fast, 0.5).toPandas().set_index("path").loc[sample["path"]]
-    assert predicted["predicted_label"].tolist() == [loaded.labels[i] for i in ours.argmax(axis=1)]
-
-
-def test_the_extraction_pass_projects_like_pyspark_pca(spark, tmp_path) -> None:
-    """A promoted basis applied in NumPy during extraction = PCAModel.transform after it (two passes);
-    and a batch with a promoted basis is one Spark job, its bad files and answers included."""
+def test_a_batch_is_one_spark_job_that_projects_on_the_promoted_basis(seeded, spark, tmp_path) -> None:
+    """The promoted basis applied in NumPy during the pass (PCAModel.transform's x . components); the
+    batch is one Spark job, its bad files and answers included."""
+    store, basis = seeded
     folder = tmp_path / "in"
     folder.mkdir()
     for path in real_images(12):
         (folder / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
-    output = tmp_path / "out"
-    fitted = run(
-        RunConfig(input=str(folder), output=str(output), batch_id="fit", pca_k=4, pca_fit_any_size=True),
-        spark,
-    )
-    promote(str(output / "pca_models"), fitted.pca_version)
     (folder / "notes.jpg").write_text("not a photo")
     (folder / "cut.jpg").write_bytes(real_images(1)[0].read_bytes()[:200])
     answers = tmp_path / "answers"
     config = RunConfig(
         input=str(folder),
-        output=str(output),
+        output=str(store),
         batch_id="reuse",
-        pca_model="latest",
         answers=str(answers),
         files_per_partition=3,  # several partitions: the outcomes of each are added once
     )
 
     reused = run(config, spark)
 
-    assert reused.pca_version == fitted.pca_version and not reused.pca_fitted
+    assert reused.pca_version == basis.version
     assert (reused.inputs, reused.images, reused.errors) == (14, 12, 2)
     assert reused.errors_by_stage == {"decode": 2} and reused.answers_written == 14
     jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(single_pass_job_group("reuse"))
     assert len(jobs) == 1  # read, decode, infer, project and write: one job, no cache, no count
-    errors = _read(output, "errors", "reuse")
+    errors = _read(store, "errors", "reuse")
     assert sorted(Path(p).name for p in errors["path"]) == ["cut.jpg", "notes.jpg"]
     assert set(errors["error_stage"]) == {"decode"} and errors["model_version"].notna().all()
     documents = {p.name: json.loads(p.read_text()) for p in answers.rglob("*.json")}
     assert len(documents) == 14 and documents["cut.jpg.json"]["status"] == "error"
     first_image = sorted(folder.glob("*-*"))[0].name
-    assert documents[f"{first_image}.json"]["pca_version"] == fitted.pca_version
-    two_pass = _read(output, "features", "fit").set_index("path")["pca"]
-    one_pass = _read(output, "features", "reuse").set_index("path")["pca"]
+    assert documents[f"{first_image}.json"]["pca_version"] == basis.version
+    # pca = x . components: what pyspark.ml's PCAModel.transform computes with this basis.
+    one_pass = pd.read_parquet(store / "features" / "batch_id=reuse")
     assert len(one_pass) == 12
-    for path in two_pass.index:
-        np.testing.assert_allclose(one_pass[path], two_pass[path], rtol=1e-4, atol=1e-4)
+    expected = np.stack(one_pass["features"].to_numpy()) @ basis.components
+    np.testing.assert_allclose(np.stack(one_pass["pca"].to_numpy()), expected, rtol=1e-4, atol=1e-4)
 
-    rerun = run(RunConfig(**{**config.__dict__, "answers": None}), spark)  # the same batch again
-    assert (rerun.images, rerun.errors) == (12, 2) and len(_read(output, "errors", "reuse")) == 2
+    rerun = run(replace(config, answers=None), spark)  # the same batch again
+    assert (rerun.images, rerun.errors) == (12, 2) and len(_read(store, "errors", "reuse")) == 2
 
 
-def test_a_single_pass_batch_whose_files_all_fail_replaces_its_old_rows(spark, tmp_path) -> None:
-    """No basis promoted yet (rows without pca); a re-run of the batch where every file fails leaves
-    no stale feature rows and one error row per file."""
+def test_a_batch_whose_files_all_fail_replaces_its_old_rows(spark, tmp_path) -> None:
+    """A re-run of a batch where every file fails leaves no stale feature rows and one error row per file."""
     folder = tmp_path / "in"
     folder.mkdir()
     for i, path in enumerate(real_images(2)):
         (folder / f"{i}.jpg").write_bytes(path.read_bytes())
-    config = RunConfig(input=str(folder), output=str(tmp_path / "out"), batch_id="b", pca_model="latest")
+    config = RunConfig(input=str(folder), output=str(tmp_path / "out"), batch_id="b")
     first = run(config, spark)
     assert (first.images, first.errors, first.pca_version) == (2, 0, None) and first.pca_note
     assert len(_read(tmp_path / "out", "features", "b")) == 2
@@ -396,7 +358,7 @@ def test_a_single_pass_batch_whose_files_all_fail_replaces_its_old_rows(spark, t
 
     again = run(config, spark)
 
-    assert (again.inputs, again.images, again.errors) == (2, 0, 2)
+    assert (again.inputs, again.images, again.errors) == (2, 0, 2) and again.features_path is None
     assert not (tmp_path / "out" / "features" / "batch_id=b").exists()
     errors = _read(tmp_path / "out", "errors", "b")
     assert sorted(Path(p).name for p in errors["path"]) == ["0.jpg", "1.jpg"]

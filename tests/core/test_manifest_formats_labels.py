@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from spark_app.formats import is_supported_name, unsupported_reason
-from spark_app.labels import label_from_relative_path
-from spark_app.manifest import (
+from spark_app.core.formats import is_supported_name, unsupported_reason
+from spark_app.core.labels import label_from_relative_path
+from spark_app.core.manifest import (
     ManifestEntry,
     ManifestError,
     batch_id_for,
@@ -45,6 +45,8 @@ def test_manifest_blank_lines_ignored_duplicates_kept_once() -> None:
         ('{"label": "x"}', "line 2: 'uri' must be a non-empty string"),
         ('{"uri": "s3://b/k", "size": -1}', "line 2: 'size' must be a non-negative integer"),
         ('{"uri": "s3://b/k", "label": 3}', "line 2: 'label' must be a string"),
+        ('{"uri": "photos/a.jpg"}', "line 2: 'uri' 'photos/a.jpg' is relative"),
+        ('{"uri": "./a.jpg"}', "line 2: 'uri' './a.jpg' is relative"),
     ],
 )
 def test_malformed_manifest_names_the_line(line: str, message: str) -> None:

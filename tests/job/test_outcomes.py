@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_app.outcomes import (
+from spark_app.job.outcomes import (
     AnswerTarget,
     OutcomeRecorder,
     OutcomesParam,
     PartitionOutcome,
-    batch_answers,
     total,
 )
 
@@ -88,5 +87,5 @@ def test_batch_answers_without_a_classifier_say_so() -> None:
     frame = _batch(["s3://uploads/u/1.jpg"], set()).assign(
         predicted_label=None, confidence=None, top3_labels=None, top3_confidences=None
     )
-    [(key, answer)] = batch_answers(frame, AnswerTarget("s3://r/answers", None, "b", "m"))
+    [(key, answer)] = AnswerTarget("s3://r/answers", None, "b", "m").answers(frame)
     assert key == "u/1.jpg" and answer["status"] == "no_classifier" and answer["top3"] == []

@@ -9,20 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_app import model_payload
-from spark_app.backends import LITERT
-from spark_app.model_payload import model_version
-from spark_app.weights import (
-    DEFAULT_WEIGHTS,
+from spark_app.core.model import (
+    LITERT,
     PINNED_LITERT_NAME,
     PINNED_LITERT_SHA256,
     PINNED_WEIGHTS_NAME,
     PINNED_WEIGHTS_SHA256,
+    ModelError,
+    model_version,
+    sha256_hex,
+)
+from spark_app.models import weights as model_payload
+from spark_app.models.weights import (
+    DEFAULT_WEIGHTS,
     WeightsError,
+    beside_weights,
     expected_sha256,
     load_weights,
-    pinned_litert_uri,
-    sha256_hex,
 )
 from tests.helpers.images import REPO, bad_and_unusual_inputs, real_images
 
@@ -39,9 +42,8 @@ def test_the_committed_litert_model_is_pinned() -> None:
     recorded = (REPO / "models" / f"{PINNED_LITERT_NAME}.sha256").read_text().split()
     assert recorded == [PINNED_LITERT_SHA256, PINNED_LITERT_NAME]
     assert sha256_hex((REPO / "models" / PINNED_LITERT_NAME).read_bytes()) == PINNED_LITERT_SHA256
-    assert pinned_litert_uri("s3://artifacts/models/" + PINNED_WEIGHTS_NAME) == "s3://artifacts/models/" + (
-        PINNED_LITERT_NAME
-    )
+    uri = beside_weights("s3://artifacts/models/" + PINNED_WEIGHTS_NAME, PINNED_LITERT_NAME)
+    assert uri == "s3://artifacts/models/" + PINNED_LITERT_NAME
 
 
 def _no_conversion(*_args: object) -> bytes:
@@ -58,9 +60,8 @@ def test_the_pinned_weights_never_convert(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_default_path_never_imports_tensorflow() -> None:
     code = (
         "import sys\n"
-        "from spark_app.backends import LITERT, build_extractor\n"
-        "from spark_app.model_payload import prepare_payload\n"
-        "from spark_app.weights import DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256\n"
+        "from spark_app.core.model import LITERT, PINNED_WEIGHTS_SHA256, build_extractor\n"
+        "from spark_app.models.weights import DEFAULT_WEIGHTS, prepare_payload\n"
         "build_extractor(prepare_payload(DEFAULT_WEIGHTS, PINNED_WEIGHTS_SHA256, LITERT))\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'h5py') if m in sys.modules))\n"
     )
@@ -81,7 +82,7 @@ def test_the_pinned_litert_model_is_read_beside_weights_on_s3(
     payload = model_payload.prepare_payload(uri, PINNED_WEIGHTS_SHA256, LITERT)
     assert payload.blob == committed and payload.model_version == model_version(PINNED_WEIGHTS_SHA256)
     s3_endpoint.put_object(Bucket="results", Key=f"models/{PINNED_LITERT_NAME}", Body=committed[:-1])
-    with pytest.raises(WeightsError, match="LiteRT model checksum mismatch"):
+    with pytest.raises(WeightsError, match=f"checksum mismatch for {PINNED_LITERT_NAME}"):
         model_payload.prepare_payload(uri, PINNED_WEIGHTS_SHA256, LITERT)
 
 
@@ -104,7 +105,7 @@ def test_other_weights_are_converted_once_and_say_so(
     for _ in range(2):
         payload = model_payload.prepare_payload(str(other), sha, LITERT)
         assert payload.blob == b"converted" and payload.model_version == model_version(sha)
-    assert len(runs) == 1 and runs[0][1:3] == ["-m", "spark_app.keras_model"]
+    assert len(runs) == 1 and runs[0][1:3] == ["-m", "spark_app.models.convert"]
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith(f"converting weights {sha[:12]} to LiteRT") for m in messages), messages
     assert any("from the cache" in m for m in messages), messages
@@ -124,7 +125,7 @@ def test_a_missing_or_altered_litert_model_is_handled(
     assert "cannot read the LiteRT model" in caplog.text and "converting the weights" in caplog.text
     # Present but altered: refused.
     (tmp_path / PINNED_LITERT_NAME).write_bytes(b"not the model")
-    with pytest.raises(WeightsError, match="LiteRT model checksum mismatch"):
+    with pytest.raises(WeightsError, match=f"checksum mismatch for {PINNED_LITERT_NAME}"):
         model_payload.prepare_payload(str(weights), PINNED_WEIGHTS_SHA256, LITERT)
 
 
@@ -192,11 +193,11 @@ def test_litert_and_keras_backends_give_the_same_features(tmp_path: Path) -> Non
 def test_backends_refuse_a_process_that_loaded_the_other_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from spark_app.backends import KERAS, LITERT, ModelPayload, build_extractor
+    from spark_app.core.model import KERAS, LITERT, ModelPayload, build_extractor
 
     monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
-    with pytest.raises(RuntimeError, match="already loaded tensorflow"):
+    with pytest.raises(ModelError, match="already loaded tensorflow"):
         build_extractor(ModelPayload(LITERT, "m@1", b""))
     monkeypatch.setitem(sys.modules, "ai_edge_litert", types.ModuleType("ai_edge_litert"))
-    with pytest.raises(RuntimeError, match="already loaded ai_edge_litert"):
+    with pytest.raises(ModelError, match="already loaded ai_edge_litert"):
         build_extractor(ModelPayload(KERAS, "m@1", b""))

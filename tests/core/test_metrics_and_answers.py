@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_app.answers import answer_key, error_answer, prediction_answer
-from spark_app.classifier_math import (
-    UNKNOWN,
+from spark_app.core.answers import answer_key, error_answer, prediction_answer
+from spark_app.core.heads import UNKNOWN, top3_answer
+from spark_app.core.metrics import (
     confusion_matrix,
     macro_f1,
     nearest_neighbour_predictions,
     per_class_recall,
-    top3_answer,
     top_k_accuracy,
 )
 

@@ -1,4 +1,4 @@
-"""Fixtures for spark_app tests: one local Spark session for the whole run."""
+"""Shared fixtures: one local Spark session for the whole run (started on first use), a moto S3 server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from spark_app import storage
+from spark_app.store import objects as storage
 
 REGION = "eu-west-3"
 
@@ -18,7 +18,7 @@ REGION = "eu-west-3"
 @pytest.fixture(scope="session")
 def spark():
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    from spark_app.session import build_session
+    from spark_app.job.session import build_session
 
     session = build_session("fruits-tests", master="local[2]", arrow_batch_rows=16, local_memory="2g")
     yield session

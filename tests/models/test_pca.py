@@ -1,4 +1,4 @@
-"""One basis for the whole store: fit over every batch, promote, back-fill every batch onto it."""
+"""One basis for the whole store: fit over every batch (pyspark.ml PCA or NumPy), promote, back-fill."""
 
 from __future__ import annotations
 
@@ -8,10 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_app.pca import PcaError
-from spark_app.pca_cli import main as pca_main
-from spark_app.pca_store import backfill, enough_images, fit_over_store
-from spark_app.registry import complete_versions, promote, promoted_version
+from spark_app.cli.pca import main as pca_main
+from spark_app.core.heads import Heads, apply_heads
+from spark_app.models import registry
+from spark_app.models.pca import (
+    NATIVE,
+    SOLVERS,
+    SPARK,
+    PcaError,
+    Spectrum,
+    backfill,
+    check_agreement,
+    fit_over_store,
+    fit_spectrum,
+)
+from spark_app.models.registry import promote, promoted_version
+from tests.models.test_pca_math import pca_features
 
 pytestmark = pytest.mark.spark
 DIM = 1280
@@ -63,9 +75,50 @@ def _rows(spark, store: str) -> pd.DataFrame:
     return spark.read.parquet(f"{store}/features").toPandas()
 
 
-def test_size_rule() -> None:
-    assert enough_images(1000, 9, 1000) and not enough_images(999, 9, 1000)
-    assert not enough_images(1000, 300, 1000)  # 4 images per component
+def complete_versions(model_dir: str) -> list[str]:
+    return [v.name for v in registry.complete_versions(model_dir)]
+
+
+def _numpy_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centered = x - x.mean(axis=0)
+    eigvals, eigvecs = np.linalg.eigh(centered.T @ centered / (len(x) - 1))
+    order = np.argsort(eigvals)[::-1]
+    return eigvals[order] / eigvals.sum(), eigvecs[:, order]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_both_solvers_match_numpy(spark, solver: str) -> None:
+    x = pca_features()
+    rows = spark.createDataFrame([(row.astype(np.float32).tolist(),) for row in x], "features array<float>")
+    spectrum = fit_spectrum(rows.cache(), solver=solver)
+    expected, eigvecs = _numpy_pca(x.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(spectrum.ratios[:40], expected[:40], rtol=1e-4, atol=1e-9)
+    pc = spectrum.components[:, :10]
+    assert spectrum.components.shape == (DIM, DIM)
+    np.testing.assert_allclose(pc.T @ pc, np.eye(10), atol=1e-9)
+    alignment = np.abs(np.sum(pc * eigvecs[:, :10], axis=0))
+    np.testing.assert_allclose(alignment, 1.0, atol=1e-5)
+
+
+def test_a_pyspark_fit_that_disagrees_with_the_covariance_is_refused() -> None:
+    """pyspark.ml 3.5.6's PCA.fit sometimes returns a wrong spectrum for real features (docs/analysis.md):
+    the spark solver is checked against the native sums of the same rows."""
+    reference = Spectrum(np.eye(4), np.array([0.5, 0.3, 0.15, 0.05]))
+    check_agreement(Spectrum(-np.eye(4), reference.ratios.copy()), reference)  # signs may differ
+    with pytest.raises(PcaError, match="disagrees with the covariance"):
+        check_agreement(Spectrum(np.eye(4), np.array([0.25, 0.25, 0.25, 0.25])), reference)
+    with pytest.raises(PcaError, match="disagrees with the covariance"):
+        check_agreement(Spectrum(np.eye(4)[:, ::-1], reference.ratios.copy()), reference)
+
+
+def test_native_solver_equals_pyspark_ml_pca_fit(spark) -> None:
+    x = pca_features()
+    rows = spark.createDataFrame(
+        [(row.astype(np.float32).tolist(),) for row in x], "features array<float>"
+    ).cache()
+    native, ml = fit_spectrum(rows, solver=NATIVE), fit_spectrum(rows, solver=SPARK)
+    np.testing.assert_allclose(native.ratios[:40], ml.ratios[:40], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(np.abs(native.components[:, :20]), np.abs(ml.components[:, :20]), atol=1e-7)
 
 
 def test_fit_over_two_batches_gives_one_version_and_refuses_small_stores(spark, store, tmp_path) -> None:
@@ -74,13 +127,25 @@ def test_fit_over_two_batches_gives_one_version_and_refuses_small_stores(spark, 
         fit_over_store(spark, store, models, k=4)
     assert complete_versions(models) == []
     fitted = fit_over_store(spark, store, models, k=4, min_images=50)
-    assert complete_versions(models) == [fitted.result.version]
-    assert fitted.fitted_on["images"] == 58  # 60 rows, two re-delivered images
-    assert fitted.fitted_on["batches"] == ["batch-a", "batch-b"]
-    assert fitted.fitted_on["model_version"] == MODEL
+    assert complete_versions(models) == [fitted.basis.version]
+    fitted_on = fitted.version.info["fitted_on"]
+    assert fitted_on["images"] == 58  # 60 rows, two re-delivered images
+    assert fitted_on["batches"] == ["batch-a", "batch-b"]
+    assert fitted.version.model_version == fitted.basis.model_version == MODEL  # metadata, not a name
     assert promoted_version(models) is None  # fitting never promotes
     capped = fit_over_store(spark, store, models, k=4, min_images=20, sample_cap=20)
-    assert capped.fitted_on["images"] == 20
+    assert capped.version.info["fitted_on"]["images"] == 20
+    with pytest.raises(PcaError, match="at least 80 are needed"):
+        fit_over_store(
+            spark, store, models, k=20, min_images=50
+        )  # 58 images < 4 x 20, refused before the fit
+    with pytest.raises(PcaError, match=r"58 images cannot support k=\d+ components"):
+        fit_over_store(spark, store, models, variance=0.99999, min_images=50)  # the k the variance needs
+    assert len(complete_versions(models)) == 2  # a refused fit saves nothing
+    # What a later batch loads: the saved arrays, without Spark, equal to the fit's.
+    loaded = registry.load_basis(fitted.uri)
+    np.testing.assert_array_equal(loaded.components, fitted.basis.components)
+    assert loaded.model_version == MODEL and loaded.k == 4
 
 
 def test_backfill_puts_every_row_of_every_batch_on_the_promoted_basis(spark, store, tmp_path) -> None:
@@ -88,7 +153,7 @@ def test_backfill_puts_every_row_of_every_batch_on_the_promoted_basis(spark, sto
     with pytest.raises(PcaError, match="no promoted PCA basis"):
         backfill(spark, store, models)
     fitted = fit_over_store(spark, store, models, k=5, min_images=50)
-    promote(models, fitted.result.version)
+    promote(models, fitted.basis.version)
     before = _rows(spark, store)
 
     report = backfill(spark, store, models)
@@ -96,16 +161,17 @@ def test_backfill_puts_every_row_of_every_batch_on_the_promoted_basis(spark, sto
     after = _rows(spark, store)
     assert report.rewritten == {"batch-a": 30, "batch-b": 30} and report.skipped == []
     assert after.groupby("batch_id").size().to_dict() == before.groupby("batch_id").size().to_dict()
-    assert set(after["pca_version"]) == {fitted.result.version}
+    assert set(after["pca_version"]) == {fitted.basis.version}
     assert {len(p) for p in after["pca"]} == {5}
-    # Nothing else changed, and pca = x . components (pyspark.ml PCAModel semantics).
+    # Nothing else changed, and pca = x . components (pyspark.ml PCAModel semantics), as a batch projects.
     merged = before.merge(after, on=["batch_id", "image_id"], suffixes=("_before", ""))
     assert len(merged) == len(before)
     for column in ("path", "label", "model_version", "processed_at"):
         assert (merged[f"{column}_before"] == merged[column]).all()
-    components = np.asarray(fitted.result.model.pc.toArray())
-    expected = np.stack(merged["features"].to_numpy()) @ components
+    expected = np.stack(merged["features"].to_numpy()) @ fitted.basis.components
     np.testing.assert_allclose(np.stack(merged["pca"].to_numpy()), expected, rtol=1e-4, atol=1e-3)
+    as_a_batch = apply_heads(list(merged["features"]), Heads(basis=fitted.basis))["pca"]
+    np.testing.assert_array_equal(np.stack(merged["pca"].to_numpy()), np.stack(as_a_batch))
 
     again = backfill(spark, store, models)  # idempotent: nothing left to do
     assert again.rewritten == {} and again.skipped == ["batch-a", "batch-b"]
@@ -120,7 +186,7 @@ def test_the_pca_command_fits_promotes_and_backfills(spark, store, tmp_path, cap
         pca_main(["fit", "--store", store, "--pca-model-dir", models, "--pca-k", "3", "--min-images", "10"])
         == 0
     )
-    version = complete_versions(models)[0]
+    [version] = complete_versions(models)
     assert pca_main(["promote", "--pca-model-dir", models]) == 0
     assert promoted_version(models) == version
     assert pca_main(["backfill", "--store", store, "--pca-model-dir", models]) == 0
@@ -129,7 +195,7 @@ def test_the_pca_command_fits_promotes_and_backfills(spark, store, tmp_path, cap
 
 def test_a_batch_write_keeps_other_batches_whatever_the_session_setting(spark, store) -> None:
     """Dynamic overwrite is set on the writer: a session configured 'static' still replaces one batch."""
-    from spark_app.partitions import replace_partition
+    from spark_app.store.partitions import replace_partition
 
     previous = spark.conf.get("spark.sql.sources.partitionOverwriteMode")
     spark.conf.set("spark.sql.sources.partitionOverwriteMode", "static")

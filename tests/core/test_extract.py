@@ -1,4 +1,4 @@
-"""extract_frame without Spark: one output row per input, in order, errors with reasons."""
+"""The per-image work without Spark: one output row per input, in order, errors with reasons."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_app.features import ExtractSettings, extract_frame
+from spark_app.core.extract import STAGE_FORMAT, Rejected, extract_contents, rejected_by_name
+from spark_app.job.extract import ExtractSettings, extract_batch
 from tests.helpers.images import bad_and_unusual_inputs, real_images, write_inputs
 
 
@@ -32,7 +33,7 @@ def test_every_row_in_order_with_features_or_error(tmp_path: Path, read_threads:
     )
     frame = pd.DataFrame({"path": paths, "label": ["x"] * len(paths)})
     extractor = MeanColourExtractor()
-    out = extract_frame(frame, extractor, ExtractSettings(read_threads=read_threads))
+    out = extract_batch(frame, extractor, ExtractSettings(read_threads=read_threads))
     assert list(out["path"]) == paths and list(out["label"]) == ["x"] * len(paths)
     failed = out[out["error"].notna()]
     expected = {str(tmp_path / n): stage for n, (_, stage) in cases.items() if stage}
@@ -43,3 +44,21 @@ def test_every_row_in_order_with_features_or_error(tmp_path: Path, read_threads:
     assert good["features"].map(len).eq(1280).all() and good["image_id"].str.len().eq(64).all()
     assert failed["features"].isna().all() and failed["image_id"].isna().all()
     assert (good["processing_ms"] > 0).all()
+
+
+def test_one_photo_gets_the_same_result_as_in_a_batch() -> None:
+    """The answer Lambda extracts one photo with the same function the workers use for a batch."""
+    photos = [p.read_bytes() for p in real_images(3)]
+    alone = extract_contents([photos[1]], MeanColourExtractor())[0]
+    together = extract_contents(photos, MeanColourExtractor())[1]
+    assert alone.ok and alone.image_id == together.image_id
+    np.testing.assert_array_equal(alone.features, together.features)
+
+
+def test_a_refused_name_and_a_corrupt_photo_become_reasons_not_exceptions() -> None:
+    refused = rejected_by_name("s3://b/uploads/notes.txt")
+    assert refused == Rejected(STAGE_FORMAT, refused.reason) and ".txt" in refused.reason
+    assert rejected_by_name("s3://b/uploads/a.JPEG") is None
+    out = extract_contents([refused, b"not an image"], MeanColourExtractor())
+    assert [(r.error_stage, r.ok) for r in out] == [("format", False), ("decode", False)]
+    assert "not a supported image" in out[1].error
