@@ -110,14 +110,26 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of each record (a host may swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging() -> None:
     """The job's progress lines (``[fruits] ...``) on standard output, once per process.
 
     The logger still propagates, so handlers set up by a host (pytest's caplog, a notebook) see it too.
     """
     logger = logging.getLogger("fruits")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter("[fruits] %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

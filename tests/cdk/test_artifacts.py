@@ -32,7 +32,7 @@ def test_code_bundle_is_the_package_zip_and_the_entry_script(tmp_path: Path) -> 
     out = build_spark_code_bundle(tmp_path / "bundle")
     assert sorted(p.name for p in out.iterdir()) == sorted([CODE_ARCHIVE_NAME, ENTRY_POINT_NAME])
     names = zipfile.ZipFile(out / CODE_ARCHIVE_NAME).namelist()
-    assert "spark_app/__init__.py" in names and "spark_app/manifest.py" in names
+    assert "spark_app/__init__.py" in names and "spark_app/core/manifest.py" in names
     assert all(n.startswith("spark_app/") and n.endswith(".py") for n in names)
     assert not [n for n in names if "__pycache__" in n or "/tests/" in n]
     assert names == [p.relative_to(REPO_ROOT).as_posix() for p in spark_code_files()]
@@ -64,15 +64,15 @@ def test_docker_build_context_holds_only_the_dockerfile() -> None:
 
 def test_the_models_deployment_ships_the_litert_model_next_to_the_weights(synth) -> None:
     from cdk_app.artifacts import model_files
-    from spark_app.weights import PINNED_LITERT_NAME, pinned_litert_uri
+    from spark_app.core.model import PINNED_LITERT_NAME
+    from spark_app.models.weights import beside_weights
 
     files = model_files(synth.config)
     assert PINNED_LITERT_NAME in files and f"{PINNED_LITERT_NAME}.sha256" in files
     assert all((REPO_ROOT / "models" / name).is_file() for name in files)
     # The job looks for the LiteRT model beside the weights URI the state machine passes.
     weights_uri = f"s3://artifacts/{synth.config.weights_key}"
-    assert (
-        pinned_litert_uri(weights_uri) == f"s3://artifacts/{synth.config.models_prefix}{PINNED_LITERT_NAME}"
-    )
+    expected = f"s3://artifacts/{synth.config.models_prefix}{PINNED_LITERT_NAME}"
+    assert beside_weights(weights_uri, PINNED_LITERT_NAME) == expected
     shipped = [p for p in synth.outdir.glob("asset.*") if (p / synth.config.weights_file).is_file()]
     assert shipped and all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in shipped)

