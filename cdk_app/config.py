@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lambdas.ingest import config as ingest_config
+from cdk_app import shared
+from cdk_app.shared import DEFAULT_REGION, STACK_NAME, ResourceNames, resource_names
+from cdk_app.validation import ConfigError
+
+__all__ = [
+    "DEFAULT_REGION",
+    "EU_REGIONS",
+    "REPO_ROOT",
+    "STACK_NAME",
+    "ConfigError",
+    "PipelineConfig",
+    "ResourceNames",
+]
 
 #: Repository root (the CDK app packages files from it).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +46,6 @@ EU_REGIONS: tuple[str, ...] = (
     "eu-west-3",  # Paris
 )
 
-DEFAULT_REGION = "eu-west-3"
-STACK_NAME = "FruitsPipeline"
-
 #: AWS account that publishes the public Powertools for AWS Lambda (Python) layers.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 
@@ -44,38 +53,11 @@ _NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ConfigError(ValueError):
-    """An invalid setting (the message says which and why)."""
-
-
 class _ContextSource(Protocol):
     """Anything with ``node.try_get_context`` (an App, a Stack, ...)."""
 
     @property
     def node(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class ResourceNames:
-    """Physical names of the stack's resources for one account and region.
-
-    Buckets are not named here: CloudFormation generates their names, so that a bucket retained by
-    ``cdk destroy`` never blocks the next ``cdk deploy`` (read them from the stack outputs).
-    Everything named here is deleted with the stack.
-    """
-
-    upload_queue: str
-    upload_dlq: str
-    state_machine: str
-    ingest_function: str
-    alerts_topic: str
-    emr_application: str
-    budget: str
-    image_repository: str
-    image_stack: str
-    refit_state_machine: str
-    refit_schedule: str
-    glue_database: str
 
 
 #: EMR Serverless worker sizes: vCPU -> (smallest GB, largest GB, step GB) of the worker's memory.
@@ -123,39 +105,39 @@ class PipelineConfig:
 
     # Where and under which names.
     region: str = DEFAULT_REGION
-    name_prefix: str = "fruits"
+    name_prefix: str = shared.DEFAULT_NAME_PREFIX
 
     # Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
-    uploads_prefix: str = ingest_config.DEFAULT_UPLOADS_PREFIX
-    manifests_prefix: str = ingest_config.DEFAULT_MANIFEST_PREFIX
-    models_prefix: str = "models/"
-    pca_models_prefix: str = "pca-models/"
-    code_prefix: str = "code/"
-    emr_logs_prefix: str = "emr-logs/"
+    uploads_prefix: str = shared.UPLOADS_PREFIX
+    manifests_prefix: str = shared.MANIFESTS_PREFIX
+    models_prefix: str = shared.MODELS_PREFIX
+    pca_models_prefix: str = shared.PCA_MODELS_PREFIX
+    code_prefix: str = shared.CODE_PREFIX
+    emr_logs_prefix: str = shared.EMR_LOGS_PREFIX
     #: Root of the feature store in the results bucket (Spark writes features/ and errors/ under it).
-    features_prefix: str = "features-store/"
+    features_prefix: str = shared.FEATURES_PREFIX
     #: Classifier versions (artifacts bucket) and one JSON answer per upload (results bucket).
-    classifiers_prefix: str = "classifiers/"
-    answers_prefix: str = "answers/"
+    classifiers_prefix: str = shared.CLASSIFIERS_PREFIX
+    answers_prefix: str = shared.ANSWERS_PREFIX
 
     # Retention (GDPR: keep raw uploads briefly).
     upload_retention_days: int = 7
     #: Answers name the upload's key and its predicted fruit: kept as briefly as the app needs them.
     answer_retention_days: int = 30
     manifest_retention_days: int = 30
-    log_retention_days: int = 30
+    log_retention_days: int = shared.LOG_RETENTION_DAYS
     access_log_retention_days: int = 90
     noncurrent_version_retention_days: int = 30
     abort_multipart_days: int = 1
 
     # EMR Serverless.
     emr_release_label: str = "emr-7.12.0"
-    emr_max_vcpu: int = 32
-    emr_max_memory_gb: int = 128
+    emr_max_vcpu: int = shared.EMR_MAX_VCPU
+    emr_max_memory_gb: int = shared.EMR_MAX_MEMORY_GB
     emr_max_disk_gb: int = 640
     emr_idle_timeout_minutes: int = 5
     emr_max_concurrent_runs: int = 2
-    job_timeout_minutes: int = 120
+    job_timeout_minutes: int = shared.JOB_TIMEOUT_MINUTES
     #: Worker sizing (see docs/cost-model.md): the smallest workers that fit, because a job's floor
     #: (each worker's 1-minute minimum) is most of a streaming batch's bill: 2 vCPU / 4 GB executors,
     #: one Python worker per core (≤ 0.41 GB each measured, in the overhead); a 1 vCPU / 4 GB driver
@@ -198,14 +180,14 @@ class PipelineConfig:
     batch_size: int = 1000
     ingest_max_concurrency: int = 2
     ingest_timeout_seconds: int = 60
-    max_object_bytes: int = ingest_config.DEFAULT_MAX_OBJECT_BYTES
+    max_object_bytes: int = shared.MAX_OBJECT_BYTES
     dlq_max_receive_count: int = 5
     powertools_layer_version: int = 24
     powertools_log_level: str = "INFO"
 
     # Monitoring and cost.
     budget_monthly_usd: float = 50.0
-    alert_email: str = ""
+    alert_email: str = shared.ALERT_EMAIL
 
     # CDK bootstrap qualifier (``cdk bootstrap --qualifier``): names the image-publishing role.
     bootstrap_qualifier: str = "hnb659fds"
@@ -351,21 +333,7 @@ class PipelineConfig:
 
     def names(self) -> ResourceNames:
         """Physical names of the resources the stack deletes with itself (buckets are generated)."""
-        p = self.name_prefix
-        return ResourceNames(
-            upload_queue=f"{p}-uploads",
-            upload_dlq=f"{p}-uploads-dlq",
-            state_machine=f"{p}-feature-pipeline",
-            ingest_function=f"{p}-ingest",
-            alerts_topic=f"{p}-alerts",
-            emr_application=f"{p}-features",
-            budget=f"{p}-monthly-{self.region}",
-            image_repository=f"{p}-spark-image",
-            refit_state_machine=f"{p}-pca-refit",
-            refit_schedule=f"{p}-weekly-refit",
-            glue_database=f"{p.replace('-', '_')}_features",
-            image_stack=f"{STACK_NAME}Images",
-        )
+        return resource_names(self.name_prefix, self.region)
 
     def image_publishing_role_arn(self, account: str) -> str:
         """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""
