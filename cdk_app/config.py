@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from cdk_app import shared
 from cdk_app.shared import DEFAULT_REGION, STACK_NAME, ResourceNames, resource_names
+from cdk_app.storage_props import StorageProps
 from cdk_app.validation import ConfigError
 
 __all__ = [
@@ -121,14 +122,14 @@ class PipelineConfig:
     answers_prefix: str = shared.ANSWERS_PREFIX
 
     # Retention (GDPR: keep raw uploads briefly).
-    upload_retention_days: int = 7
+    upload_retention_days: int = StorageProps.upload_retention_days
     #: Answers name the upload's key and its predicted fruit: kept as briefly as the app needs them.
-    answer_retention_days: int = 30
-    manifest_retention_days: int = 30
+    answer_retention_days: int = StorageProps.answer_retention_days
+    manifest_retention_days: int = StorageProps.manifest_retention_days
     log_retention_days: int = shared.LOG_RETENTION_DAYS
-    access_log_retention_days: int = 90
-    noncurrent_version_retention_days: int = 30
-    abort_multipart_days: int = 1
+    access_log_retention_days: int = StorageProps.access_log_retention_days
+    noncurrent_version_retention_days: int = StorageProps.noncurrent_version_retention_days
+    abort_multipart_days: int = StorageProps.abort_multipart_days
 
     # EMR Serverless.
     emr_release_label: str = "emr-7.12.0"
@@ -237,26 +238,16 @@ class PipelineConfig:
                 "starting with a letter (it becomes part of S3 bucket names)"
             )
         for name in (
-            "uploads_prefix",
-            "manifests_prefix",
             "models_prefix",
             "pca_models_prefix",
             "code_prefix",
-            "emr_logs_prefix",
             "features_prefix",
             "classifiers_prefix",
-            "answers_prefix",
         ):
             value = getattr(self, name)
             if not value.endswith("/") or value.startswith("/") or value == "/":
                 raise ConfigError(f"{name} {value!r} must be a key prefix like 'name/'")
         positive = (
-            "upload_retention_days",
-            "manifest_retention_days",
-            "log_retention_days",
-            "access_log_retention_days",
-            "noncurrent_version_retention_days",
-            "abort_multipart_days",
             "emr_max_vcpu",
             "emr_max_memory_gb",
             "emr_max_disk_gb",
@@ -269,7 +260,6 @@ class PipelineConfig:
             "dlq_max_receive_count",
             "powertools_layer_version",
             "image_retention_count",
-            "answer_retention_days",
             "pca_min_images",
             "classifier_min_per_class",
             "executor_memory_gb",
@@ -316,6 +306,7 @@ class PipelineConfig:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
             raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
+        self.storage_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -334,6 +325,22 @@ class PipelineConfig:
     def names(self) -> ResourceNames:
         """Physical names of the resources the stack deletes with itself (buckets are generated)."""
         return resource_names(self.name_prefix, self.region)
+
+    def storage_props(self) -> StorageProps:
+        """Props of the Storage construct."""
+        return StorageProps(
+            uploads_prefix=self.uploads_prefix,
+            manifests_prefix=self.manifests_prefix,
+            emr_logs_prefix=self.emr_logs_prefix,
+            answers_prefix=self.answers_prefix,
+            upload_retention_days=self.upload_retention_days,
+            answer_retention_days=self.answer_retention_days,
+            manifest_retention_days=self.manifest_retention_days,
+            log_retention_days=self.log_retention_days,
+            access_log_retention_days=self.access_log_retention_days,
+            noncurrent_version_retention_days=self.noncurrent_version_retention_days,
+            abort_multipart_days=self.abort_multipart_days,
+        )
 
     def image_publishing_role_arn(self, account: str) -> str:
         """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""

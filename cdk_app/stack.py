@@ -26,7 +26,7 @@ class PipelineStack(Stack):
         names = config.names()
         Tags.of(self).add("project", config.name_prefix)
 
-        self.storage = Storage(self, "Storage", config=config)
+        self.storage = Storage(self, "Storage", config.storage_props())
         self.artifacts = Artifacts(self, "Artifacts", config=config, bucket=self.storage.artifacts)
         self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
         self.processing = Processing(
