@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from cdk_app import shared
-from cdk_app.shared import DEFAULT_REGION, STACK_NAME, ResourceNames, resource_names
+from cdk_app.artifacts_props import ArtifactsProps
+from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
 from cdk_app.storage_props import StorageProps
 from cdk_app.validation import ConfigError
 
@@ -32,9 +32,6 @@ __all__ = [
     "PipelineConfig",
     "ResourceNames",
 ]
-
-#: Repository root (the CDK app packages files from it).
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: AWS regions located in a member state of the European Union (GDPR: data and compute in the EU).
 #: London (eu-west-2) and Zurich (eu-central-2) are deliberately absent: not in the EU.
@@ -196,7 +193,7 @@ class PipelineConfig:
     image_retention_count: int = 5
 
     # Artifacts shipped with the stack.
-    weights_file: str = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
+    weights_file: str = ArtifactsProps.weights_file
     python_path: str = "/usr/bin/python3.11"
 
     @property
@@ -238,9 +235,7 @@ class PipelineConfig:
                 "starting with a letter (it becomes part of S3 bucket names)"
             )
         for name in (
-            "models_prefix",
             "pca_models_prefix",
-            "code_prefix",
             "features_prefix",
             "classifiers_prefix",
         ):
@@ -307,6 +302,7 @@ class PipelineConfig:
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
             raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
         self.storage_props()
+        self.artifacts_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -342,6 +338,12 @@ class PipelineConfig:
             abort_multipart_days=self.abort_multipart_days,
         )
 
+    def artifacts_props(self) -> ArtifactsProps:
+        """Props of the Artifacts construct."""
+        return ArtifactsProps(
+            code_prefix=self.code_prefix, models_prefix=self.models_prefix, weights_file=self.weights_file
+        )
+
     def image_publishing_role_arn(self, account: str) -> str:
         """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""
         return (
@@ -359,21 +361,18 @@ class PipelineConfig:
     @property
     def weights_key(self) -> str:
         """Artifacts-bucket key of the pinned MobileNetV2 weights."""
-        return f"{self.models_prefix}{self.weights_file}"
+        return self.artifacts_props().weights_key
 
     @property
     def code_archive_key(self) -> str:
         """Artifacts-bucket key of the spark_app zip given to ``--py-files``."""
-        return f"{self.code_prefix}{CODE_ARCHIVE_NAME}"
+        return self.artifacts_props().code_archive_key
 
     @property
     def entry_point_key(self) -> str:
         """Artifacts-bucket key of the spark-submit entry script."""
-        return f"{self.code_prefix}{ENTRY_POINT_NAME}"
+        return self.artifacts_props().entry_point_key
 
-
-CODE_ARCHIVE_NAME = "spark_app.zip"
-ENTRY_POINT_NAME = "main.py"
 
 _DEFAULTS = PipelineConfig()
 _TRUE = {"1", "true", "yes", "on"}

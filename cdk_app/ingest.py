@@ -14,7 +14,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, log_retention, stack_singletons
-from cdk_app.config import REPO_ROOT, PipelineConfig, ResourceNames
+from cdk_app.config import PipelineConfig
+from cdk_app.shared import REPO_ROOT, ResourceNames
 from lambdas.ingest import config as ingest_env
 
 HANDLER = "lambdas.ingest.handler.handler"

@@ -11,8 +11,9 @@ from constructs import Construct
 
 from cdk_app._util import acknowledge, nag_ref
 from cdk_app.catalog import glue_arns
-from cdk_app.config import REPO_ROOT, PipelineConfig
+from cdk_app.config import PipelineConfig
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
+from cdk_app.shared import REPO_ROOT
 from spark_app import schema
 
 DOCKERFILE_DIR = REPO_ROOT / "docker"

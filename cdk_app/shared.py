@@ -7,8 +7,12 @@ configured values explicitly into each props object. No aws_cdk import here (too
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lambdas.ingest import config as ingest_config
+
+#: Repository root (the CDK app packages files from it).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_REGION = "eu-west-3"
 DEFAULT_NAME_PREFIX = "fruits"

@@ -27,7 +27,7 @@ class PipelineStack(Stack):
         Tags.of(self).add("project", config.name_prefix)
 
         self.storage = Storage(self, "Storage", config.storage_props())
-        self.artifacts = Artifacts(self, "Artifacts", config=config, bucket=self.storage.artifacts)
+        self.artifacts = Artifacts(self, "Artifacts", config.artifacts_props(), bucket=self.storage.artifacts)
         self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
         self.processing = Processing(
             self,
