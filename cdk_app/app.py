@@ -27,7 +27,7 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
     images = ImageRepositoryStack(
         app,
         names.image_stack,
-        config=config,
+        config.image_props(),
         env=env,
         synthesizer=DefaultStackSynthesizer(qualifier=config.bootstrap_qualifier),
         description="Fruits! image-feature pipeline (EU): the Spark image repository",

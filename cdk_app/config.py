@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from cdk_app import shared
 from cdk_app.artifacts_props import ArtifactsProps
+from cdk_app.catalog_props import CatalogProps
+from cdk_app.images_props import ImageRepositoryProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
 from cdk_app.storage_props import StorageProps
 from cdk_app.validation import ConfigError
@@ -188,9 +190,9 @@ class PipelineConfig:
     alert_email: str = shared.ALERT_EMAIL
 
     # CDK bootstrap qualifier (``cdk bootstrap --qualifier``): names the image-publishing role.
-    bootstrap_qualifier: str = "hnb659fds"
+    bootstrap_qualifier: str = ImageRepositoryProps.bootstrap_qualifier
     #: Images kept in the stack's ECR repository (older ones expire).
-    image_retention_count: int = 5
+    image_retention_count: int = ImageRepositoryProps.image_retention_count
 
     # Artifacts shipped with the stack.
     weights_file: str = ArtifactsProps.weights_file
@@ -236,7 +238,6 @@ class PipelineConfig:
             )
         for name in (
             "pca_models_prefix",
-            "features_prefix",
             "classifiers_prefix",
         ):
             value = getattr(self, name)
@@ -254,7 +255,6 @@ class PipelineConfig:
             "max_object_bytes",
             "dlq_max_receive_count",
             "powertools_layer_version",
-            "image_retention_count",
             "pca_min_images",
             "classifier_min_per_class",
             "executor_memory_gb",
@@ -288,8 +288,6 @@ class PipelineConfig:
                 raise ConfigError("emr_max_vcpu must fit each driver and at least one executor")
             if driver.worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
                 raise ConfigError("emr_max_memory_gb must fit each driver and at least one executor")
-        if not re.fullmatch(r"[a-z0-9]{1,10}", self.bootstrap_qualifier):
-            raise ConfigError("bootstrap_qualifier must be 1-10 characters of a-z and 0-9")
         if not 0 < self.confidence_threshold <= 1:
             raise ConfigError("confidence_threshold must be in (0, 1]")
         if self.refit_schedule and not re.fullmatch(r"(rate|cron|at)\(.+\)", self.refit_schedule):
@@ -303,6 +301,8 @@ class PipelineConfig:
             raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
         self.storage_props()
         self.artifacts_props()
+        self.catalog_props()
+        self.image_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -344,12 +344,21 @@ class PipelineConfig:
             code_prefix=self.code_prefix, models_prefix=self.models_prefix, weights_file=self.weights_file
         )
 
-    def image_publishing_role_arn(self, account: str) -> str:
-        """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""
-        return (
-            f"arn:aws:iam::{account}:role/cdk-{self.bootstrap_qualifier}-image-publishing-role-"
-            f"{account}-{self.region}"
+    def catalog_props(self) -> CatalogProps:
+        """Props of the Catalog construct."""
+        return CatalogProps(database_name=self.names().glue_database, features_prefix=self.features_prefix)
+
+    def image_props(self) -> ImageRepositoryProps:
+        """Props of the ImageRepositoryStack."""
+        return ImageRepositoryProps(
+            repository_name=self.names().image_repository,
+            image_retention_count=self.image_retention_count,
+            bootstrap_qualifier=self.bootstrap_qualifier,
         )
+
+    def image_publishing_role_arn(self, account: str) -> str:
+        """The CDK bootstrap role that pushes Docker image assets into this region's repository."""
+        return self.image_props().publishing_role_arn(account, self.region)
 
     def powertools_layer_arn(self) -> str:
         """ARN of the AWS-managed Powertools v3 layer for Python 3.11 on x86_64 in this region."""

@@ -38,7 +38,7 @@ class PipelineStack(Stack):
             results=self.storage.results,
             artifacts=self.storage.artifacts,
         )
-        self.catalog = Catalog(self, "Catalog", config=config, results=self.storage.results)
+        self.catalog = Catalog(self, "Catalog", config.catalog_props(), results=self.storage.results)
         jobs = JobContext(
             config=config,
             names=names,
