@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdk_app import shared
-from cdk_app.validation import require_match, require_prefix
+from cdk_app.validation import require_glue_name, require_prefix
 
 
 @dataclass(frozen=True)
@@ -20,5 +20,5 @@ class CatalogProps:
     features_prefix: str = shared.FEATURES_PREFIX
 
     def __post_init__(self) -> None:
-        require_match(self, "database_name", r"[a-z0-9_]{1,255}", "1-255 characters of a-z, 0-9 and '_'")
+        require_glue_name(self, "database_name")
         require_prefix(self, "features_prefix")

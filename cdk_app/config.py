@@ -21,6 +21,7 @@ from cdk_app import shared
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
+from cdk_app.processing_props import ProcessingProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
 from cdk_app.storage_props import StorageProps
 from cdk_app.validation import ConfigError
@@ -131,12 +132,12 @@ class PipelineConfig:
     abort_multipart_days: int = StorageProps.abort_multipart_days
 
     # EMR Serverless.
-    emr_release_label: str = "emr-7.12.0"
+    emr_release_label: str = ProcessingProps.emr_release_label
     emr_max_vcpu: int = shared.EMR_MAX_VCPU
     emr_max_memory_gb: int = shared.EMR_MAX_MEMORY_GB
-    emr_max_disk_gb: int = 640
-    emr_idle_timeout_minutes: int = 5
-    emr_max_concurrent_runs: int = 2
+    emr_max_disk_gb: int = ProcessingProps.emr_max_disk_gb
+    emr_idle_timeout_minutes: int = ProcessingProps.emr_idle_timeout_minutes
+    emr_max_concurrent_runs: int = ProcessingProps.emr_max_concurrent_runs
     job_timeout_minutes: int = shared.JOB_TIMEOUT_MINUTES
     #: Worker sizing (see docs/cost-model.md): the smallest workers that fit, because a job's floor
     #: (each worker's 1-minute minimum) is most of a streaming batch's bill: 2 vCPU / 4 GB executors,
@@ -236,20 +237,12 @@ class PipelineConfig:
                 f"name_prefix {self.name_prefix!r} must be 3-16 characters of a-z, 0-9 and '-', "
                 "starting with a letter (it becomes part of S3 bucket names)"
             )
-        for name in (
-            "pca_models_prefix",
-            "classifiers_prefix",
-        ):
-            value = getattr(self, name)
-            if not value.endswith("/") or value.startswith("/") or value == "/":
-                raise ConfigError(f"{name} {value!r} must be a key prefix like 'name/'")
+        self.storage_props()
+        self.processing_props()
+        self.artifacts_props()
+        self.catalog_props()
+        self.image_props()
         positive = (
-            "emr_max_vcpu",
-            "emr_max_memory_gb",
-            "emr_max_disk_gb",
-            "emr_idle_timeout_minutes",
-            "emr_max_concurrent_runs",
-            "job_timeout_minutes",
             "batch_size",
             "ingest_timeout_seconds",
             "max_object_bytes",
@@ -275,8 +268,6 @@ class PipelineConfig:
             raise ConfigError("batch_size above 10 needs batch_window_seconds >= 1")
         if not 2 <= self.ingest_max_concurrency <= 1000:
             raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
-        if self.emr_max_vcpu < 4:
-            raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
         if not 1 <= self.initial_executors <= self.max_executors:
             raise ConfigError(
                 "initial_executors must be between 1 and the executors that fit (max_executors)"
@@ -299,10 +290,6 @@ class PipelineConfig:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
             raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
-        self.storage_props()
-        self.artifacts_props()
-        self.catalog_props()
-        self.image_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -342,6 +329,30 @@ class PipelineConfig:
         """Props of the Artifacts construct."""
         return ArtifactsProps(
             code_prefix=self.code_prefix, models_prefix=self.models_prefix, weights_file=self.weights_file
+        )
+
+    def processing_props(self) -> ProcessingProps:
+        """Props of the Processing construct."""
+        names = self.names()
+        return ProcessingProps(
+            application_name=names.emr_application,
+            emr_release_label=self.emr_release_label,
+            emr_max_vcpu=self.emr_max_vcpu,
+            emr_max_memory_gb=self.emr_max_memory_gb,
+            emr_max_disk_gb=self.emr_max_disk_gb,
+            emr_idle_timeout_minutes=self.emr_idle_timeout_minutes,
+            emr_max_concurrent_runs=self.emr_max_concurrent_runs,
+            job_timeout_minutes=self.job_timeout_minutes,
+            glue_database=names.glue_database,
+            uploads_prefix=self.uploads_prefix,
+            code_prefix=self.code_prefix,
+            models_prefix=self.models_prefix,
+            manifests_prefix=self.manifests_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            emr_logs_prefix=self.emr_logs_prefix,
+            features_prefix=self.features_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            answers_prefix=self.answers_prefix,
         )
 
     def catalog_props(self) -> CatalogProps:

@@ -32,8 +32,7 @@ class PipelineStack(Stack):
         self.processing = Processing(
             self,
             "Processing",
-            config=config,
-            application_name=names.emr_application,
+            config.processing_props(),
             ingestion=self.storage.ingestion,
             results=self.storage.results,
             artifacts=self.storage.artifacts,

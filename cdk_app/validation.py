@@ -20,6 +20,11 @@ def require_prefix(props: Any, *names: str) -> None:
             raise ConfigError(f"{name} {value!r} must be a key prefix like 'name/'")
 
 
+def require_glue_name(props: Any, name: str) -> None:
+    """The named field must be a Glue database or table name Athena accepts: ``[a-z0-9_]{1,255}``."""
+    require_match(props, name, r"[a-z0-9_]{1,255}", "1-255 characters of a-z, 0-9 and '_'")
+
+
 def require_positive(props: Any, *names: str) -> None:
     """Each named field must be greater than zero."""
     for name in names:
