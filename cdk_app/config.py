@@ -21,6 +21,7 @@ from cdk_app import shared
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
+from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
 from cdk_app.processing_props import ProcessingProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
 from cdk_app.storage_props import StorageProps
@@ -59,45 +60,6 @@ class _ContextSource(Protocol):
 
     @property
     def node(self) -> Any: ...
-
-
-#: EMR Serverless worker sizes: vCPU -> (smallest GB, largest GB, step GB) of the worker's memory.
-#: Source: EMR Serverless User Guide, "Worker configurations" (also in ../shared/notes/aws-notes.md).
-EMR_WORKER_MEMORY_GB: dict[int, tuple[int, int, int]] = {
-    1: (2, 8, 1),
-    2: (4, 16, 1),
-    4: (8, 30, 1),
-    8: (16, 60, 4),
-    16: (32, 120, 8),
-}
-
-
-def validate_worker(role: str, vcpu: int, memory_gb: int) -> None:
-    """Raise ConfigError unless ``vcpu``/``memory_gb`` is a worker size EMR Serverless accepts."""
-    if vcpu not in EMR_WORKER_MEMORY_GB:
-        raise ConfigError(
-            f"{role}: {vcpu} vCPU is not an EMR Serverless worker size; use one of "
-            f"{', '.join(map(str, EMR_WORKER_MEMORY_GB))}"
-        )
-    low, high, step = EMR_WORKER_MEMORY_GB[vcpu]
-    if not low <= memory_gb <= high or (memory_gb - low) % step:
-        raise ConfigError(
-            f"{role}: {memory_gb} GB (Spark memory + overhead) is not allowed for a {vcpu}-vCPU "
-            f"EMR Serverless worker: use {low}-{high} GB in steps of {step} GB"
-        )
-
-
-@dataclass(frozen=True)
-class DriverSize:
-    """A Spark driver's cores, memory and memory overhead (GB)."""
-
-    cores: int
-    memory_gb: int
-    memory_overhead_gb: int
-
-    @property
-    def worker_memory_gb(self) -> int:
-        return self.memory_gb + self.memory_overhead_gb
 
 
 @dataclass(frozen=True)
@@ -139,37 +101,25 @@ class PipelineConfig:
     emr_idle_timeout_minutes: int = ProcessingProps.emr_idle_timeout_minutes
     emr_max_concurrent_runs: int = ProcessingProps.emr_max_concurrent_runs
     job_timeout_minutes: int = shared.JOB_TIMEOUT_MINUTES
-    #: Worker sizing (see docs/cost-model.md): the smallest workers that fit, because a job's floor
-    #: (each worker's 1-minute minimum) is most of a streaming batch's bill: 2 vCPU / 4 GB executors,
-    #: one Python worker per core (≤ 0.41 GB each measured, in the overhead); a 1 vCPU / 4 GB driver
-    #: (a batch's driver lists, broadcasts and collects error rows; the refit's eigh is 1280 x 1280).
-    #: A worker's memory is Spark memory + overhead and must be a size EMR Serverless offers.
-    executor_cores: int = 2
-    executor_memory_gb: int = 2
-    executor_memory_overhead_gb: int = 2
-    driver_cores: int = 1
-    driver_memory_gb: int = 2
-    driver_memory_overhead_gb: int = 2
-    #: The refit's driver is larger: the classifier's training collects the training features for
-    #: its 1-NN baseline (90,000 x 1,280 values ~ 1 GB), and the fit reduces 1280 x 1280 sums.
-    refit_driver_cores: int = 2
-    refit_driver_memory_gb: int = 12
-    refit_driver_memory_overhead_gb: int = 4
-    #: Executors a job starts with (EMR Serverless' default is 3): a small batch then pays one
-    #: executor's minute, not three; dynamic allocation adds executors while tasks are queued
-    #: (docs/cost-model.md, from the measured fixed and per-image costs).
-    initial_executors: int = 1
-    #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
-    job_failure_retries: int = 1
+    #: Worker sizes, start and retries of the Spark jobs: see SparkJobProps (cdk_app/orchestration_props.py).
+    executor_cores: int = SparkJobProps.executor_cores
+    executor_memory_gb: int = SparkJobProps.executor_memory_gb
+    executor_memory_overhead_gb: int = SparkJobProps.executor_memory_overhead_gb
+    driver_cores: int = SparkJobProps.driver_cores
+    driver_memory_gb: int = SparkJobProps.driver_memory_gb
+    driver_memory_overhead_gb: int = SparkJobProps.driver_memory_overhead_gb
+    refit_driver_cores: int = SparkJobProps.refit_driver_cores
+    refit_driver_memory_gb: int = SparkJobProps.refit_driver_memory_gb
+    refit_driver_memory_overhead_gb: int = SparkJobProps.refit_driver_memory_overhead_gb
+    initial_executors: int = SparkJobProps.initial_executors
+    job_failure_retries: int = SparkJobProps.job_failure_retries
 
-    # PCA basis and classifier lifecycle (the refit workflow).
-    #: EventBridge Scheduler expression for the refit, e.g. "rate(7 days)"; "" = on demand only.
-    refit_schedule: str = ""
-    pca_min_images: int = 1000
-    classifier_min_per_class: int = 5
-    confidence_threshold: float = 0.5
-    #: Train and promote a classifier after each PCA refit (needs labelled uploads).
-    refit_trains_classifier: bool = True
+    # PCA basis and classifier lifecycle (the refit workflow): see RefitProps and OrchestrationProps.
+    refit_schedule: str = RefitProps.refit_schedule
+    pca_min_images: int = RefitProps.pca_min_images
+    classifier_min_per_class: int = RefitProps.classifier_min_per_class
+    confidence_threshold: float = OrchestrationProps.confidence_threshold
+    refit_trains_classifier: bool = RefitProps.refit_trains_classifier
 
     # Upload trigger.
     #: Uploads wait up to this long to share a job: each job pays its workers' 1-minute minimums, so
@@ -197,34 +147,7 @@ class PipelineConfig:
 
     # Artifacts shipped with the stack.
     weights_file: str = ArtifactsProps.weights_file
-    python_path: str = "/usr/bin/python3.11"
-
-    @property
-    def executor_worker_memory_gb(self) -> int:
-        """Memory of one executor worker: Spark memory plus overhead."""
-        return self.executor_memory_gb + self.executor_memory_overhead_gb
-
-    @property
-    def driver_worker_memory_gb(self) -> int:
-        """Memory of the feature job's driver worker: Spark memory plus overhead."""
-        return self.batch_driver.worker_memory_gb
-
-    @property
-    def batch_driver(self) -> DriverSize:
-        """The feature job's driver."""
-        return DriverSize(self.driver_cores, self.driver_memory_gb, self.driver_memory_overhead_gb)
-
-    @property
-    def refit_driver(self) -> DriverSize:
-        """The refit jobs' driver."""
-        return DriverSize(
-            self.refit_driver_cores, self.refit_driver_memory_gb, self.refit_driver_memory_overhead_gb
-        )
-
-    @property
-    def max_executors(self) -> int:
-        """Executors that fit under the application's vCPU cap next to the driver."""
-        return max(1, (self.emr_max_vcpu - self.driver_cores) // self.executor_cores)
+    python_path: str = SparkJobProps.python_path
 
     def __post_init__(self) -> None:
         if self.region not in EU_REGIONS:
@@ -242,24 +165,18 @@ class PipelineConfig:
         self.artifacts_props()
         self.catalog_props()
         self.image_props()
+        self.orchestration_props()
+        self.refit_props()
         positive = (
             "batch_size",
             "ingest_timeout_seconds",
             "max_object_bytes",
             "dlq_max_receive_count",
             "powertools_layer_version",
-            "pca_min_images",
-            "classifier_min_per_class",
-            "executor_memory_gb",
-            "executor_memory_overhead_gb",
-            "driver_memory_gb",
-            "driver_memory_overhead_gb",
         )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.job_failure_retries < 0:
-            raise ConfigError("job_failure_retries must be >= 0")
         if not 0 <= self.batch_window_seconds <= 300:
             raise ConfigError("batch_window_seconds must be between 0 and 300 (SQS event source limit)")
         if not 1 <= self.batch_size <= 10000:
@@ -268,24 +185,6 @@ class PipelineConfig:
             raise ConfigError("batch_size above 10 needs batch_window_seconds >= 1")
         if not 2 <= self.ingest_max_concurrency <= 1000:
             raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
-        if not 1 <= self.initial_executors <= self.max_executors:
-            raise ConfigError(
-                "initial_executors must be between 1 and the executors that fit (max_executors)"
-            )
-        validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
-        for role, driver in (("driver", self.batch_driver), ("refit driver", self.refit_driver)):
-            validate_worker(role, driver.cores, driver.worker_memory_gb)
-            if driver.cores + self.executor_cores > self.emr_max_vcpu:
-                raise ConfigError("emr_max_vcpu must fit each driver and at least one executor")
-            if driver.worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
-                raise ConfigError("emr_max_memory_gb must fit each driver and at least one executor")
-        if not 0 < self.confidence_threshold <= 1:
-            raise ConfigError("confidence_threshold must be in (0, 1]")
-        if self.refit_schedule and not re.fullmatch(r"(rate|cron|at)\(.+\)", self.refit_schedule):
-            raise ConfigError(
-                f"refit_schedule {self.refit_schedule!r} is not an EventBridge Scheduler expression "
-                "(e.g. 'rate(7 days)' or 'cron(0 3 ? * MON *)'); '' turns the schedule off"
-            )
         if self.budget_monthly_usd <= 0:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
@@ -355,6 +254,62 @@ class PipelineConfig:
             answers_prefix=self.answers_prefix,
         )
 
+    def spark_job_props(self) -> SparkJobProps:
+        """How the Spark jobs of both state machines run (shared by their props)."""
+        artifacts = self.artifacts_props()
+        return SparkJobProps(
+            code_archive_key=artifacts.code_archive_key,
+            entry_point_key=artifacts.entry_point_key,
+            python_path=self.python_path,
+            executor_cores=self.executor_cores,
+            executor_memory_gb=self.executor_memory_gb,
+            executor_memory_overhead_gb=self.executor_memory_overhead_gb,
+            driver_cores=self.driver_cores,
+            driver_memory_gb=self.driver_memory_gb,
+            driver_memory_overhead_gb=self.driver_memory_overhead_gb,
+            refit_driver_cores=self.refit_driver_cores,
+            refit_driver_memory_gb=self.refit_driver_memory_gb,
+            refit_driver_memory_overhead_gb=self.refit_driver_memory_overhead_gb,
+            initial_executors=self.initial_executors,
+            emr_max_vcpu=self.emr_max_vcpu,
+            emr_max_memory_gb=self.emr_max_memory_gb,
+            job_timeout_minutes=self.job_timeout_minutes,
+            job_failure_retries=self.job_failure_retries,
+            log_retention_days=self.log_retention_days,
+        )
+
+    def orchestration_props(self) -> OrchestrationProps:
+        """Props of the Orchestration construct (the feature pipeline)."""
+        names = self.names()
+        return OrchestrationProps(
+            state_machine_name=names.state_machine,
+            spark=self.spark_job_props(),
+            weights_key=self.weights_key,
+            features_prefix=self.features_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            answers_prefix=self.answers_prefix,
+            glue_database=names.glue_database,
+            max_object_bytes=self.max_object_bytes,
+            confidence_threshold=self.confidence_threshold,
+        )
+
+    def refit_props(self) -> RefitProps:
+        """Props of the Refit construct."""
+        names = self.names()
+        return RefitProps(
+            state_machine_name=names.refit_state_machine,
+            schedule_name=names.refit_schedule,
+            refit_schedule=self.refit_schedule,
+            spark=self.spark_job_props(),
+            features_prefix=self.features_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            pca_min_images=self.pca_min_images,
+            classifier_min_per_class=self.classifier_min_per_class,
+            refit_trains_classifier=self.refit_trains_classifier,
+        )
+
     def catalog_props(self) -> CatalogProps:
         """Props of the Catalog construct."""
         return CatalogProps(database_name=self.names().glue_database, features_prefix=self.features_prefix)
@@ -382,16 +337,6 @@ class PipelineConfig:
     def weights_key(self) -> str:
         """Artifacts-bucket key of the pinned MobileNetV2 weights."""
         return self.artifacts_props().weights_key
-
-    @property
-    def code_archive_key(self) -> str:
-        """Artifacts-bucket key of the spark_app zip given to ``--py-files``."""
-        return self.artifacts_props().code_archive_key
-
-    @property
-    def entry_point_key(self) -> str:
-        """Artifacts-bucket key of the spark-submit entry script."""
-        return self.artifacts_props().entry_point_key
 
 
 _DEFAULTS = PipelineConfig()

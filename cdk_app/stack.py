@@ -10,7 +10,7 @@ from cdk_app.catalog import Catalog
 from cdk_app.config import PipelineConfig
 from cdk_app.ingest import Ingest
 from cdk_app.monitoring import AlertTopic, Monitoring
-from cdk_app.orchestration import JobContext, Orchestration, Refit
+from cdk_app.orchestration import JobResources, Orchestration, Refit
 from cdk_app.processing import Processing
 from cdk_app.storage import Storage
 
@@ -38,9 +38,7 @@ class PipelineStack(Stack):
             artifacts=self.storage.artifacts,
         )
         self.catalog = Catalog(self, "Catalog", config.catalog_props(), results=self.storage.results)
-        jobs = JobContext(
-            config=config,
-            names=names,
+        jobs = JobResources(
             application_id=self.processing.application_id,
             application_arn=self.processing.application_arn,
             job_role=self.processing.job_role,
@@ -48,8 +46,10 @@ class PipelineStack(Stack):
             artifacts=self.storage.artifacts,
             alerts=self.alerts.topic,
         )
-        self.orchestration = Orchestration(self, "Orchestration", jobs)
-        self.refit = Refit(self, "Refit", jobs)
+        self.orchestration = Orchestration(
+            self, "Orchestration", config.orchestration_props(), resources=jobs
+        )
+        self.refit = Refit(self, "Refit", config.refit_props(), resources=jobs)
         self.ingest = Ingest(
             self,
             "Ingest",

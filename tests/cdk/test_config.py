@@ -122,33 +122,6 @@ def test_names_are_deterministic_and_none_names_a_bucket() -> None:
     assert not any("bucket" in field for field in vars(names))
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"executor_cores": 4}, "4 GB .* 4-vCPU .* 8-30 GB"),
-        ({"executor_cores": 3}, "3 vCPU is not an EMR Serverless worker size"),
-        ({"executor_cores": 8, "executor_memory_gb": 16}, "18 GB .* 8-vCPU .* steps of 4 GB"),
-        ({"driver_memory_gb": 7}, "driver: 9 GB"),
-        ({"emr_max_memory_gb": 16}, "emr_max_memory_gb must fit each driver"),  # refit: 16 + 4
-        ({"refit_driver_memory_gb": 13}, "refit driver: 17 GB"),
-    ],
-)
-def test_worker_sizes_must_be_ones_emr_serverless_offers(overrides: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        PipelineConfig(**overrides)
-
-
-def test_default_and_documented_worker_sizes_are_valid() -> None:
-    config = PipelineConfig()
-    assert (config.executor_cores, config.executor_worker_memory_gb) == (2, 4)
-    assert (config.driver_cores, config.driver_worker_memory_gb) == (1, 4)
-    assert config.max_executors == 15  # (32 vCPU - 1) // 2
-    assert (config.refit_driver.cores, config.refit_driver.worker_memory_gb) == (2, 16)
-    assert PipelineConfig(executor_cores=4, executor_memory_gb=5, executor_memory_overhead_gb=3)
-    assert PipelineConfig(executor_cores=8, executor_memory_gb=17, executor_memory_overhead_gb=3)
-    assert PipelineConfig(executor_cores=16, executor_memory_gb=36, executor_memory_overhead_gb=4)
-
-
 def test_powertools_layer_is_the_aws_managed_python311_v3_layer() -> None:
     config = PipelineConfig(region="eu-west-1", powertools_layer_version=7)
     assert config.powertools_layer_arn() == (
