@@ -21,6 +21,7 @@ from cdk_app import shared
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
+from cdk_app.ingest_props import IngestProps
 from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
 from cdk_app.processing_props import ProcessingProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
@@ -47,9 +48,6 @@ EU_REGIONS: tuple[str, ...] = (
     "eu-west-1",  # Ireland
     "eu-west-3",  # Paris
 )
-
-#: AWS account that publishes the public Powertools for AWS Lambda (Python) layers.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 
 _NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -121,20 +119,15 @@ class PipelineConfig:
     confidence_threshold: float = OrchestrationProps.confidence_threshold
     refit_trains_classifier: bool = RefitProps.refit_trains_classifier
 
-    # Upload trigger.
-    #: Uploads wait up to this long to share a job: each job pays its workers' 1-minute minimums, so
-    #: the window sets the bill of a steady upload stream (docs/cost-model.md: 120 s halves the cost
-    #: of 60 s; 300 s, the SQS maximum, cuts it 5x but answers take up to ~6 minutes).
-    batch_window_seconds: int = 120
-    #: At most this many uploads per job (S3 event messages of ~1.5 KB: 1,000 stay well inside the
-    #: Lambda's 6 MB event payload).
-    batch_size: int = 1000
-    ingest_max_concurrency: int = 2
-    ingest_timeout_seconds: int = 60
+    # Upload trigger: see IngestProps (cdk_app/ingest_props.py).
+    batch_window_seconds: int = IngestProps.batch_window_seconds
+    batch_size: int = IngestProps.batch_size
+    ingest_max_concurrency: int = IngestProps.ingest_max_concurrency
+    ingest_timeout_seconds: int = IngestProps.ingest_timeout_seconds
     max_object_bytes: int = shared.MAX_OBJECT_BYTES
-    dlq_max_receive_count: int = 5
-    powertools_layer_version: int = 24
-    powertools_log_level: str = "INFO"
+    dlq_max_receive_count: int = IngestProps.dlq_max_receive_count
+    powertools_layer_version: int = IngestProps.powertools_layer_version
+    powertools_log_level: str = IngestProps.powertools_log_level
 
     # Monitoring and cost.
     budget_monthly_usd: float = 50.0
@@ -167,24 +160,7 @@ class PipelineConfig:
         self.image_props()
         self.orchestration_props()
         self.refit_props()
-        positive = (
-            "batch_size",
-            "ingest_timeout_seconds",
-            "max_object_bytes",
-            "dlq_max_receive_count",
-            "powertools_layer_version",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not 0 <= self.batch_window_seconds <= 300:
-            raise ConfigError("batch_window_seconds must be between 0 and 300 (SQS event source limit)")
-        if not 1 <= self.batch_size <= 10000:
-            raise ConfigError("batch_size must be between 1 and 10000 (SQS event source limit)")
-        if self.batch_size > 10 and self.batch_window_seconds < 1:
-            raise ConfigError("batch_size above 10 needs batch_window_seconds >= 1")
-        if not 2 <= self.ingest_max_concurrency <= 1000:
-            raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
+        self.ingest_props()
         if self.budget_monthly_usd <= 0:
             raise ConfigError("budget_monthly_usd must be positive")
         if self.alert_email and not _EMAIL_RE.match(self.alert_email):
@@ -310,6 +286,27 @@ class PipelineConfig:
             refit_trains_classifier=self.refit_trains_classifier,
         )
 
+    def ingest_props(self) -> IngestProps:
+        """Props of the Ingest construct."""
+        names = self.names()
+        return IngestProps(
+            queue_name=names.upload_queue,
+            dead_letter_queue_name=names.upload_dlq,
+            function_name=names.ingest_function,
+            state_machine_name=names.state_machine,
+            uploads_prefix=self.uploads_prefix,
+            manifests_prefix=self.manifests_prefix,
+            max_object_bytes=self.max_object_bytes,
+            batch_window_seconds=self.batch_window_seconds,
+            batch_size=self.batch_size,
+            ingest_max_concurrency=self.ingest_max_concurrency,
+            ingest_timeout_seconds=self.ingest_timeout_seconds,
+            dlq_max_receive_count=self.dlq_max_receive_count,
+            powertools_layer_version=self.powertools_layer_version,
+            powertools_log_level=self.powertools_log_level,
+            log_retention_days=self.log_retention_days,
+        )
+
     def catalog_props(self) -> CatalogProps:
         """Props of the Catalog construct."""
         return CatalogProps(database_name=self.names().glue_database, features_prefix=self.features_prefix)
@@ -325,13 +322,6 @@ class PipelineConfig:
     def image_publishing_role_arn(self, account: str) -> str:
         """The CDK bootstrap role that pushes Docker image assets into this region's repository."""
         return self.image_props().publishing_role_arn(account, self.region)
-
-    def powertools_layer_arn(self) -> str:
-        """ARN of the AWS-managed Powertools v3 layer for Python 3.11 on x86_64 in this region."""
-        return (
-            f"arn:aws:lambda:{self.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python311-x86_64:{self.powertools_layer_version}"
-        )
 
     @property
     def weights_key(self) -> str:

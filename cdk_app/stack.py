@@ -53,8 +53,7 @@ class PipelineStack(Stack):
         self.ingest = Ingest(
             self,
             "Ingest",
-            config=config,
-            names=names,
+            config.ingest_props(),
             ingestion=self.storage.ingestion,
             artifacts=self.storage.artifacts,
             state_machine=self.orchestration.state_machine,

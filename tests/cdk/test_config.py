@@ -122,13 +122,6 @@ def test_names_are_deterministic_and_none_names_a_bucket() -> None:
     assert not any("bucket" in field for field in vars(names))
 
 
-def test_powertools_layer_is_the_aws_managed_python311_v3_layer() -> None:
-    config = PipelineConfig(region="eu-west-1", powertools_layer_version=7)
-    assert config.powertools_layer_arn() == (
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
-    )
-
-
 def test_shared_prefixes_come_from_the_ingest_lambda_config() -> None:
     from lambdas.ingest import config as ingest_config
 
