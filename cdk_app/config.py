@@ -22,6 +22,7 @@ from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
 from cdk_app.ingest_props import IngestProps
+from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
 from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
 from cdk_app.processing_props import ProcessingProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
@@ -50,7 +51,6 @@ EU_REGIONS: tuple[str, ...] = (
 )
 
 _NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class _ContextSource(Protocol):
@@ -130,7 +130,7 @@ class PipelineConfig:
     powertools_log_level: str = IngestProps.powertools_log_level
 
     # Monitoring and cost.
-    budget_monthly_usd: float = 50.0
+    budget_monthly_usd: float = MonitoringProps.budget_monthly_usd
     alert_email: str = shared.ALERT_EMAIL
 
     # CDK bootstrap qualifier (``cdk bootstrap --qualifier``): names the image-publishing role.
@@ -161,10 +161,8 @@ class PipelineConfig:
         self.orchestration_props()
         self.refit_props()
         self.ingest_props()
-        if self.budget_monthly_usd <= 0:
-            raise ConfigError("budget_monthly_usd must be positive")
-        if self.alert_email and not _EMAIL_RE.match(self.alert_email):
-            raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
+        self.alert_topic_props()
+        self.monitoring_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -305,6 +303,19 @@ class PipelineConfig:
             powertools_layer_version=self.powertools_layer_version,
             powertools_log_level=self.powertools_log_level,
             log_retention_days=self.log_retention_days,
+        )
+
+    def alert_topic_props(self) -> AlertTopicProps:
+        """Props of the AlertTopic construct."""
+        return AlertTopicProps(topic_name=self.names().alerts_topic, alert_email=self.alert_email)
+
+    def monitoring_props(self) -> MonitoringProps:
+        """Props of the Monitoring construct."""
+        return MonitoringProps(
+            alarm_prefix=self.name_prefix,
+            budget_name=self.names().budget,
+            budget_monthly_usd=self.budget_monthly_usd,
+            alert_email=self.alert_email,
         )
 
     def catalog_props(self) -> CatalogProps:

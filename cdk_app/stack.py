@@ -23,12 +23,11 @@ class PipelineStack(Stack):
         self.config = config
         #: The image-repository stack this one depends on (set by cdk_app.app.build_app).
         self.images: Stack | None = None
-        names = config.names()
         Tags.of(self).add("project", config.name_prefix)
 
         self.storage = Storage(self, "Storage", config.storage_props())
         self.artifacts = Artifacts(self, "Artifacts", config.artifacts_props(), bucket=self.storage.artifacts)
-        self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
+        self.alerts = AlertTopic(self, "Alerts", config.alert_topic_props())
         self.processing = Processing(
             self,
             "Processing",
@@ -61,8 +60,7 @@ class PipelineStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            config=config,
-            names=names,
+            config.monitoring_props(),
             topic=self.alerts.topic,
             dead_letter_queue=self.ingest.dead_letter_queue,
             state_machine=self.orchestration.state_machine,
