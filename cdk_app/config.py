@@ -26,6 +26,7 @@ from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
 from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
 from cdk_app.processing_props import ProcessingProps
 from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
+from cdk_app.stack_props import PipelineProps
 from cdk_app.storage_props import StorageProps
 from cdk_app.validation import ConfigError
 
@@ -153,16 +154,8 @@ class PipelineConfig:
                 f"name_prefix {self.name_prefix!r} must be 3-16 characters of a-z, 0-9 and '-', "
                 "starting with a letter (it becomes part of S3 bucket names)"
             )
-        self.storage_props()
-        self.processing_props()
-        self.artifacts_props()
-        self.catalog_props()
+        self.props()
         self.image_props()
-        self.orchestration_props()
-        self.refit_props()
-        self.ingest_props()
-        self.alert_topic_props()
-        self.monitoring_props()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -181,6 +174,23 @@ class PipelineConfig:
     def names(self) -> ResourceNames:
         """Physical names of the resources the stack deletes with itself (buckets are generated)."""
         return resource_names(self.name_prefix, self.region)
+
+    def props(self) -> PipelineProps:
+        """The pipeline stack's props: every construct's, from this configuration (validates them all)."""
+        # Processing first: its capacity checks explain a too-small cap before the job sizing does.
+        processing = self.processing_props()
+        return PipelineProps(
+            project_tag=self.name_prefix,
+            storage=self.storage_props(),
+            artifacts=self.artifacts_props(),
+            alerts=self.alert_topic_props(),
+            processing=processing,
+            catalog=self.catalog_props(),
+            orchestration=self.orchestration_props(),
+            refit=self.refit_props(),
+            ingest=self.ingest_props(),
+            monitoring=self.monitoring_props(),
+        )
 
     def storage_props(self) -> StorageProps:
         """Props of the Storage construct."""

@@ -94,6 +94,7 @@ def synthesize(outdir: Path, context: dict[str, Any] | None = None, *, nag: bool
     app, stack = build_app(app, nag=nag)
     assembly = app.synth()
     template_json = assembly.get_stack_by_name(STACK_NAME).template
+    assert stack.config is not None  # build_app records the configuration it assembled the props from
     return Synthesized(
         stack=stack,
         config=stack.config,
