@@ -1,8 +1,14 @@
-"""The one typed configuration of the CDK app: every setting, its default, and how to override it.
+"""The app-level configuration: reads CDK context and assembles each construct's props from it.
 
 Override any field with CDK context, e.g. ``npx cdk synth -c region=eu-west-1 -c upload_retention_days=3``
-(or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and
-are converted to the field's type here.
+(or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and are
+converted to the field's type (:mod:`cdk_app.context`); a key that is neither a field nor one of CDK's
+own is refused with the closest field's name.
+
+The settings' meaning, constraints and defaults live with the props of the construct that uses them
+(``cdk_app/*_props.py``); :class:`PipelineConfig` only checks what spans the whole app (the EU-only region,
+the name prefix) and passes each value, and the names derived from it, explicitly into every props object
+that needs it (:meth:`PipelineConfig.props`). Constructs never see this object.
 
 Physical names (queues, state machine, topic, ...) are derived from the name prefix and the region by
 :meth:`PipelineConfig.names`, so that tools outside CDK (e.g. a local end-to-end test against a moto
@@ -17,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cdk_app import shared
+from cdk_app import context, shared
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
@@ -55,7 +61,7 @@ _NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
 
 
 class _ContextSource(Protocol):
-    """Anything with ``node.try_get_context`` (an App, a Stack, ...)."""
+    """Anything with ``node.get_all_context`` (an App, a Stack, ...)."""
 
     @property
     def node(self) -> Any: ...
@@ -63,7 +69,7 @@ class _ContextSource(Protocol):
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """All settings of the pipeline stack, with production defaults."""
+    """Every ``-c`` setting of the app, with production defaults (each documented in its props class)."""
 
     # Where and under which names.
     region: str = DEFAULT_REGION
@@ -161,13 +167,12 @@ class PipelineConfig:
 
     @classmethod
     def from_context(cls, scope: _ContextSource) -> PipelineConfig:
-        """Defaults overridden by any CDK context key named like a field (strings are converted)."""
-        overrides: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = scope.node.try_get_context(f.name)
-            if raw is not None:
-                overrides[f.name] = _convert(f.name, raw, type(getattr(_DEFAULTS, f.name)))
-        return cls(**overrides)
+        """Defaults overridden by the CDK context keys named like a field (strings are converted).
+
+        Raises ConfigError for a context key that is neither a field nor one of CDK's own keys.
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return cls(**context.overrides(scope.node.get_all_context(), defaults))
 
     # -- derived values ------------------------------------------------------------------------
 
@@ -348,29 +353,3 @@ class PipelineConfig:
     def weights_key(self) -> str:
         """Artifacts-bucket key of the pinned MobileNetV2 weights."""
         return self.artifacts_props().weights_key
-
-
-_DEFAULTS = PipelineConfig()
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(name: str, raw: Any, target: type) -> Any:
-    """Convert a context value (often a string from ``-c key=value``) to the field's type."""
-    try:
-        if target is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in _TRUE | _FALSE:
-                return text in _TRUE
-            raise ValueError(raw)
-        if target is int:
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-                raise ValueError(raw)
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-        if target is float:
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"context {name}={raw!r} is not a valid {target.__name__}") from None
