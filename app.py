@@ -2,6 +2,7 @@
 """CDK entry point (see cdk.json): ``npx cdk synth`` / ``npx cdk deploy``.
 
 Settings come from CDK context, e.g. ``npx cdk synth -c region=eu-west-1``; see cdk_app/config.py.
+A bad setting or an unknown context key fails with one line on stderr and a non-zero exit.
 """
 
 import os

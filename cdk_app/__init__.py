@@ -1,1 +1,1 @@
-"""CDK app of the Fruits! pipeline: one EU stack composed of one construct per concern."""
+"""CDK app of the Fruits! pipeline: one EU stack, one construct per concern, its props beside it."""

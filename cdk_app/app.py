@@ -27,7 +27,7 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
     images = ImageRepositoryStack(
         app,
         names.image_stack,
-        config=config,
+        config.image_props(),
         env=env,
         synthesizer=DefaultStackSynthesizer(qualifier=config.bootstrap_qualifier),
         description="Fruits! image-feature pipeline (EU): the Spark image repository",
@@ -35,7 +35,7 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
     stack = PipelineStack(
         app,
         STACK_NAME,
-        config=config,
+        config.props(),
         env=env,
         # Docker image assets go to the stack-owned repository, not the shared bootstrap one.
         synthesizer=DefaultStackSynthesizer(
@@ -45,6 +45,7 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
     )
     stack.add_stack_dependency(images, reason="the Spark image is pushed into the image stack's repository")
     stack.images = images
+    stack.config = config
     if nag:
         # Any unacknowledged AwsSolutions finding fails synthesis.
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Protocol
 
 from aws_cdk import DefaultStackSynthesizer, Stack, Stage
 from aws_cdk import aws_s3 as s3
@@ -12,7 +13,8 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, nag_ref, stack_singletons
-from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT, PipelineConfig
+from cdk_app.artifacts_props import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, ArtifactsProps
+from cdk_app.shared import REPO_ROOT
 from spark_app.core.model import PINNED_LITERT_INT8_NAME, PINNED_LITERT_NAME
 
 SPARK_PACKAGE = "spark_app"
@@ -22,12 +24,19 @@ DEPLOYMENT_MEMORY_MB = 512
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def model_files(config: PipelineConfig) -> tuple[str, ...]:
+class _ShipsWeights(Protocol):
+    """Anything naming the weights file (ArtifactsProps, or the app's configuration)."""
+
+    @property
+    def weights_file(self) -> str: ...
+
+
+def model_files(source: _ShipsWeights) -> tuple[str, ...]:
     """The files of models/ the job needs: the pinned weights, their LiteRT model (what the job runs,
     no conversion), its int8 variant (``--precision int8``, 2.7 MB), checksums and licence."""
     return (
-        config.weights_file,
-        f"{config.weights_file}.sha256",
+        source.weights_file,
+        f"{source.weights_file}.sha256",
         PINNED_LITERT_NAME,
         f"{PINNED_LITERT_NAME}.sha256",
         PINNED_LITERT_INT8_NAME,
@@ -70,7 +79,7 @@ def build_spark_code_bundle(destination: Path, repo_root: Path = REPO_ROOT) -> P
 class Artifacts(Construct):
     """Uploads ``code/spark_app.zip``, ``code/main.py`` and the pinned weights under ``models/``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, bucket: s3.IBucket):
+    def __init__(self, scope: Construct, construct_id: str, props: ArtifactsProps, *, bucket: s3.IBucket):
         super().__init__(scope, construct_id)
         staging = Path(Stage.of(self).outdir) / ".staging" / "spark-code"
         build_spark_code_bundle(staging)
@@ -80,7 +89,7 @@ class Artifacts(Construct):
             "SparkCode",
             sources=[s3deploy.Source.asset(str(staging))],
             destination_bucket=bucket,
-            destination_key_prefix=config.code_prefix,
+            destination_key_prefix=props.code_prefix,
             memory_limit=DEPLOYMENT_MEMORY_MB,
         )
 
@@ -90,11 +99,11 @@ class Artifacts(Construct):
             sources=[
                 s3deploy.Source.asset(
                     str(REPO_ROOT / "models"),
-                    exclude=["*", *(f"!{name}" for name in model_files(config))],
+                    exclude=["*", *(f"!{name}" for name in model_files(props))],
                 )
             ],
             destination_bucket=bucket,
-            destination_key_prefix=config.models_prefix,
+            destination_key_prefix=props.models_prefix,
             memory_limit=DEPLOYMENT_MEMORY_MB,
         )
         self._acknowledge_deployment_handler(bucket)

@@ -12,7 +12,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.config import PipelineConfig
+from cdk_app.catalog_props import CatalogProps
 from spark_app.core import schema
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -33,10 +33,10 @@ def glue_arns(stack: Stack, database: str, tables: list[str]) -> list[str]:
 class Catalog(Construct):
     """The database and one external Parquet table per dataset, partitioned by ``batch_id``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, results: s3.IBucket):
+    def __init__(self, scope: Construct, construct_id: str, props: CatalogProps, *, results: s3.IBucket):
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
-        self.database_name = config.names().glue_database
+        self.database_name = props.database_name
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -60,7 +60,7 @@ class Catalog(Construct):
                         glue.CfnTable.ColumnProperty(name=schema.PARTITION_COLUMN, type="string")
                     ],
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                        location=f"s3://{results.bucket_name}/{config.features_prefix}{name}/",
+                        location=f"s3://{results.bucket_name}/{props.features_prefix}{name}/",
                         input_format=PARQUET_INPUT,
                         output_format=PARQUET_OUTPUT,
                         serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE),

@@ -1,8 +1,14 @@
-"""The one typed configuration of the CDK app: every setting, its default, and how to override it.
+"""The app-level configuration: reads CDK context and assembles each construct's props from it.
 
 Override any field with CDK context, e.g. ``npx cdk synth -c region=eu-west-1 -c upload_retention_days=3``
-(or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and
-are converted to the field's type here.
+(or a ``"context"`` entry in ``cdk.json``). Values given on the command line arrive as strings and are
+converted to the field's type (:mod:`cdk_app.context`); a key that is neither a field nor one of CDK's
+own is refused with the closest field's name.
+
+The settings' meaning, constraints and defaults live with the props of the construct that uses them
+(``cdk_app/*_props.py``); :class:`PipelineConfig` only checks what spans the whole app (the EU-only region,
+the name prefix) and passes each value, and the names derived from it, explicitly into every props object
+that needs it (:meth:`PipelineConfig.props`). Constructs never see this object.
 
 Physical names (queues, state machine, topic, ...) are derived from the name prefix and the region by
 :meth:`PipelineConfig.names`, so that tools outside CDK (e.g. a local end-to-end test against a moto
@@ -15,13 +21,30 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from lambdas.ingest import config as ingest_config
+from cdk_app import context, shared
+from cdk_app.artifacts_props import ArtifactsProps
+from cdk_app.catalog_props import CatalogProps
+from cdk_app.images_props import ImageRepositoryProps
+from cdk_app.ingest_props import IngestProps
+from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
+from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
+from cdk_app.processing_props import ProcessingProps
+from cdk_app.shared import DEFAULT_REGION, REPO_ROOT, STACK_NAME, ResourceNames, resource_names
+from cdk_app.stack_props import PipelineProps
+from cdk_app.storage_props import StorageProps
+from cdk_app.validation import ConfigError
 
-#: Repository root (the CDK app packages files from it).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "DEFAULT_REGION",
+    "EU_REGIONS",
+    "REPO_ROOT",
+    "STACK_NAME",
+    "ConfigError",
+    "PipelineConfig",
+    "ResourceNames",
+]
 
 #: AWS regions located in a member state of the European Union (GDPR: data and compute in the EU).
 #: London (eu-west-2) and Zurich (eu-central-2) are deliberately absent: not in the EU.
@@ -34,214 +57,97 @@ EU_REGIONS: tuple[str, ...] = (
     "eu-west-3",  # Paris
 )
 
-DEFAULT_REGION = "eu-west-3"
-STACK_NAME = "FruitsPipeline"
-
-#: AWS account that publishes the public Powertools for AWS Lambda (Python) layers.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-
 _NAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,14}[a-z0-9]$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class ConfigError(ValueError):
-    """An invalid setting (the message says which and why)."""
 
 
 class _ContextSource(Protocol):
-    """Anything with ``node.try_get_context`` (an App, a Stack, ...)."""
+    """Anything with ``node.get_all_context`` (an App, a Stack, ...)."""
 
     @property
     def node(self) -> Any: ...
 
 
 @dataclass(frozen=True)
-class ResourceNames:
-    """Physical names of the stack's resources for one account and region.
-
-    Buckets are not named here: CloudFormation generates their names, so that a bucket retained by
-    ``cdk destroy`` never blocks the next ``cdk deploy`` (read them from the stack outputs).
-    Everything named here is deleted with the stack.
-    """
-
-    upload_queue: str
-    upload_dlq: str
-    state_machine: str
-    ingest_function: str
-    alerts_topic: str
-    emr_application: str
-    budget: str
-    image_repository: str
-    image_stack: str
-    refit_state_machine: str
-    refit_schedule: str
-    glue_database: str
-
-
-#: EMR Serverless worker sizes: vCPU -> (smallest GB, largest GB, step GB) of the worker's memory.
-#: Source: EMR Serverless User Guide, "Worker configurations" (also in ../shared/notes/aws-notes.md).
-EMR_WORKER_MEMORY_GB: dict[int, tuple[int, int, int]] = {
-    1: (2, 8, 1),
-    2: (4, 16, 1),
-    4: (8, 30, 1),
-    8: (16, 60, 4),
-    16: (32, 120, 8),
-}
-
-
-def validate_worker(role: str, vcpu: int, memory_gb: int) -> None:
-    """Raise ConfigError unless ``vcpu``/``memory_gb`` is a worker size EMR Serverless accepts."""
-    if vcpu not in EMR_WORKER_MEMORY_GB:
-        raise ConfigError(
-            f"{role}: {vcpu} vCPU is not an EMR Serverless worker size; use one of "
-            f"{', '.join(map(str, EMR_WORKER_MEMORY_GB))}"
-        )
-    low, high, step = EMR_WORKER_MEMORY_GB[vcpu]
-    if not low <= memory_gb <= high or (memory_gb - low) % step:
-        raise ConfigError(
-            f"{role}: {memory_gb} GB (Spark memory + overhead) is not allowed for a {vcpu}-vCPU "
-            f"EMR Serverless worker: use {low}-{high} GB in steps of {step} GB"
-        )
-
-
-@dataclass(frozen=True)
-class DriverSize:
-    """A Spark driver's cores, memory and memory overhead (GB)."""
-
-    cores: int
-    memory_gb: int
-    memory_overhead_gb: int
-
-    @property
-    def worker_memory_gb(self) -> int:
-        return self.memory_gb + self.memory_overhead_gb
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
-    """All settings of the pipeline stack, with production defaults."""
+    """Every ``-c`` setting of the app, with production defaults (each documented in its props class)."""
 
     # Where and under which names.
     region: str = DEFAULT_REGION
-    name_prefix: str = "fruits"
+    name_prefix: str = shared.DEFAULT_NAME_PREFIX
 
     # Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
-    uploads_prefix: str = ingest_config.DEFAULT_UPLOADS_PREFIX
-    manifests_prefix: str = ingest_config.DEFAULT_MANIFEST_PREFIX
-    models_prefix: str = "models/"
-    pca_models_prefix: str = "pca-models/"
-    code_prefix: str = "code/"
-    emr_logs_prefix: str = "emr-logs/"
+    uploads_prefix: str = shared.UPLOADS_PREFIX
+    manifests_prefix: str = shared.MANIFESTS_PREFIX
+    models_prefix: str = shared.MODELS_PREFIX
+    pca_models_prefix: str = shared.PCA_MODELS_PREFIX
+    code_prefix: str = shared.CODE_PREFIX
+    emr_logs_prefix: str = shared.EMR_LOGS_PREFIX
     #: Root of the feature store in the results bucket (Spark writes features/ and errors/ under it).
-    features_prefix: str = "features-store/"
+    features_prefix: str = shared.FEATURES_PREFIX
     #: Classifier versions (artifacts bucket) and one JSON answer per upload (results bucket).
-    classifiers_prefix: str = "classifiers/"
-    answers_prefix: str = "answers/"
+    classifiers_prefix: str = shared.CLASSIFIERS_PREFIX
+    answers_prefix: str = shared.ANSWERS_PREFIX
 
     # Retention (GDPR: keep raw uploads briefly).
-    upload_retention_days: int = 7
+    upload_retention_days: int = StorageProps.upload_retention_days
     #: Answers name the upload's key and its predicted fruit: kept as briefly as the app needs them.
-    answer_retention_days: int = 30
-    manifest_retention_days: int = 30
-    log_retention_days: int = 30
-    access_log_retention_days: int = 90
-    noncurrent_version_retention_days: int = 30
-    abort_multipart_days: int = 1
+    answer_retention_days: int = StorageProps.answer_retention_days
+    manifest_retention_days: int = StorageProps.manifest_retention_days
+    log_retention_days: int = shared.LOG_RETENTION_DAYS
+    access_log_retention_days: int = StorageProps.access_log_retention_days
+    noncurrent_version_retention_days: int = StorageProps.noncurrent_version_retention_days
+    abort_multipart_days: int = StorageProps.abort_multipart_days
 
     # EMR Serverless.
-    emr_release_label: str = "emr-7.12.0"
-    emr_max_vcpu: int = 32
-    emr_max_memory_gb: int = 128
-    emr_max_disk_gb: int = 640
-    emr_idle_timeout_minutes: int = 5
-    emr_max_concurrent_runs: int = 2
-    job_timeout_minutes: int = 120
-    #: Worker sizing (see docs/cost-model.md): the smallest workers that fit, because a job's floor
-    #: (each worker's 1-minute minimum) is most of a streaming batch's bill: 2 vCPU / 4 GB executors,
-    #: one Python worker per core (≤ 0.41 GB each measured, in the overhead); a 1 vCPU / 4 GB driver
-    #: (a batch's driver lists, broadcasts and collects error rows; the refit's eigh is 1280 x 1280).
-    #: A worker's memory is Spark memory + overhead and must be a size EMR Serverless offers.
-    executor_cores: int = 2
-    executor_memory_gb: int = 2
-    executor_memory_overhead_gb: int = 2
-    driver_cores: int = 1
-    driver_memory_gb: int = 2
-    driver_memory_overhead_gb: int = 2
-    #: The refit's driver is larger: the classifier's training collects the training features for
-    #: its 1-NN baseline (90,000 x 1,280 values ~ 1 GB), and the fit reduces 1280 x 1280 sums.
-    refit_driver_cores: int = 2
-    refit_driver_memory_gb: int = 12
-    refit_driver_memory_overhead_gb: int = 4
-    #: Executors a job starts with (EMR Serverless' default is 3): a small batch then pays one
-    #: executor's minute, not three; dynamic allocation adds executors while tasks are queued
-    #: (docs/cost-model.md, from the measured fixed and per-image costs).
-    initial_executors: int = 1
-    #: Retries of a failed Spark job run (transient capacity/infrastructure errors).
-    job_failure_retries: int = 1
+    emr_release_label: str = ProcessingProps.emr_release_label
+    emr_max_vcpu: int = shared.EMR_MAX_VCPU
+    emr_max_memory_gb: int = shared.EMR_MAX_MEMORY_GB
+    emr_max_disk_gb: int = ProcessingProps.emr_max_disk_gb
+    emr_idle_timeout_minutes: int = ProcessingProps.emr_idle_timeout_minutes
+    emr_max_concurrent_runs: int = ProcessingProps.emr_max_concurrent_runs
+    job_timeout_minutes: int = shared.JOB_TIMEOUT_MINUTES
+    #: Worker sizes, start and retries of the Spark jobs: see SparkJobProps (cdk_app/orchestration_props.py).
+    executor_cores: int = SparkJobProps.executor_cores
+    executor_memory_gb: int = SparkJobProps.executor_memory_gb
+    executor_memory_overhead_gb: int = SparkJobProps.executor_memory_overhead_gb
+    driver_cores: int = SparkJobProps.driver_cores
+    driver_memory_gb: int = SparkJobProps.driver_memory_gb
+    driver_memory_overhead_gb: int = SparkJobProps.driver_memory_overhead_gb
+    refit_driver_cores: int = SparkJobProps.refit_driver_cores
+    refit_driver_memory_gb: int = SparkJobProps.refit_driver_memory_gb
+    refit_driver_memory_overhead_gb: int = SparkJobProps.refit_driver_memory_overhead_gb
+    initial_executors: int = SparkJobProps.initial_executors
+    job_failure_retries: int = SparkJobProps.job_failure_retries
 
-    # PCA basis and classifier lifecycle (the refit workflow).
-    #: EventBridge Scheduler expression for the refit, e.g. "rate(7 days)"; "" = on demand only.
-    refit_schedule: str = ""
-    pca_min_images: int = 1000
-    classifier_min_per_class: int = 5
-    confidence_threshold: float = 0.5
-    #: Train and promote a classifier after each PCA refit (needs labelled uploads).
-    refit_trains_classifier: bool = True
+    # PCA basis and classifier lifecycle (the refit workflow): see RefitProps and OrchestrationProps.
+    refit_schedule: str = RefitProps.refit_schedule
+    pca_min_images: int = RefitProps.pca_min_images
+    classifier_min_per_class: int = RefitProps.classifier_min_per_class
+    confidence_threshold: float = OrchestrationProps.confidence_threshold
+    refit_trains_classifier: bool = RefitProps.refit_trains_classifier
 
-    # Upload trigger.
-    #: Uploads wait up to this long to share a job: each job pays its workers' 1-minute minimums, so
-    #: the window sets the bill of a steady upload stream (docs/cost-model.md: 120 s halves the cost
-    #: of 60 s; 300 s, the SQS maximum, cuts it 5x but answers take up to ~6 minutes).
-    batch_window_seconds: int = 120
-    #: At most this many uploads per job (S3 event messages of ~1.5 KB: 1,000 stay well inside the
-    #: Lambda's 6 MB event payload).
-    batch_size: int = 1000
-    ingest_max_concurrency: int = 2
-    ingest_timeout_seconds: int = 60
-    max_object_bytes: int = ingest_config.DEFAULT_MAX_OBJECT_BYTES
-    dlq_max_receive_count: int = 5
-    powertools_layer_version: int = 24
-    powertools_log_level: str = "INFO"
+    # Upload trigger: see IngestProps (cdk_app/ingest_props.py).
+    batch_window_seconds: int = IngestProps.batch_window_seconds
+    batch_size: int = IngestProps.batch_size
+    ingest_max_concurrency: int = IngestProps.ingest_max_concurrency
+    ingest_timeout_seconds: int = IngestProps.ingest_timeout_seconds
+    max_object_bytes: int = shared.MAX_OBJECT_BYTES
+    dlq_max_receive_count: int = IngestProps.dlq_max_receive_count
+    powertools_layer_version: int = IngestProps.powertools_layer_version
+    powertools_log_level: str = IngestProps.powertools_log_level
 
     # Monitoring and cost.
-    budget_monthly_usd: float = 50.0
-    alert_email: str = ""
+    budget_monthly_usd: float = MonitoringProps.budget_monthly_usd
+    alert_email: str = shared.ALERT_EMAIL
 
     # CDK bootstrap qualifier (``cdk bootstrap --qualifier``): names the image-publishing role.
-    bootstrap_qualifier: str = "hnb659fds"
+    bootstrap_qualifier: str = ImageRepositoryProps.bootstrap_qualifier
     #: Images kept in the stack's ECR repository (older ones expire).
-    image_retention_count: int = 5
+    image_retention_count: int = ImageRepositoryProps.image_retention_count
 
     # Artifacts shipped with the stack.
-    weights_file: str = "mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
-    python_path: str = "/usr/bin/python3.11"
-
-    @property
-    def executor_worker_memory_gb(self) -> int:
-        """Memory of one executor worker: Spark memory plus overhead."""
-        return self.executor_memory_gb + self.executor_memory_overhead_gb
-
-    @property
-    def driver_worker_memory_gb(self) -> int:
-        """Memory of the feature job's driver worker: Spark memory plus overhead."""
-        return self.batch_driver.worker_memory_gb
-
-    @property
-    def batch_driver(self) -> DriverSize:
-        """The feature job's driver."""
-        return DriverSize(self.driver_cores, self.driver_memory_gb, self.driver_memory_overhead_gb)
-
-    @property
-    def refit_driver(self) -> DriverSize:
-        """The refit jobs' driver."""
-        return DriverSize(
-            self.refit_driver_cores, self.refit_driver_memory_gb, self.refit_driver_memory_overhead_gb
-        )
-
-    @property
-    def max_executors(self) -> int:
-        """Executors that fit under the application's vCPU cap next to the driver."""
-        return max(1, (self.emr_max_vcpu - self.driver_cores) // self.executor_cores)
+    weights_file: str = ArtifactsProps.weights_file
+    python_path: str = SparkJobProps.python_path
 
     def __post_init__(self) -> None:
         if self.region not in EU_REGIONS:
@@ -254,173 +160,196 @@ class PipelineConfig:
                 f"name_prefix {self.name_prefix!r} must be 3-16 characters of a-z, 0-9 and '-', "
                 "starting with a letter (it becomes part of S3 bucket names)"
             )
-        for name in (
-            "uploads_prefix",
-            "manifests_prefix",
-            "models_prefix",
-            "pca_models_prefix",
-            "code_prefix",
-            "emr_logs_prefix",
-            "features_prefix",
-            "classifiers_prefix",
-            "answers_prefix",
-        ):
-            value = getattr(self, name)
-            if not value.endswith("/") or value.startswith("/") or value == "/":
-                raise ConfigError(f"{name} {value!r} must be a key prefix like 'name/'")
-        positive = (
-            "upload_retention_days",
-            "manifest_retention_days",
-            "log_retention_days",
-            "access_log_retention_days",
-            "noncurrent_version_retention_days",
-            "abort_multipart_days",
-            "emr_max_vcpu",
-            "emr_max_memory_gb",
-            "emr_max_disk_gb",
-            "emr_idle_timeout_minutes",
-            "emr_max_concurrent_runs",
-            "job_timeout_minutes",
-            "batch_size",
-            "ingest_timeout_seconds",
-            "max_object_bytes",
-            "dlq_max_receive_count",
-            "powertools_layer_version",
-            "image_retention_count",
-            "answer_retention_days",
-            "pca_min_images",
-            "classifier_min_per_class",
-            "executor_memory_gb",
-            "executor_memory_overhead_gb",
-            "driver_memory_gb",
-            "driver_memory_overhead_gb",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.job_failure_retries < 0:
-            raise ConfigError("job_failure_retries must be >= 0")
-        if not 0 <= self.batch_window_seconds <= 300:
-            raise ConfigError("batch_window_seconds must be between 0 and 300 (SQS event source limit)")
-        if not 1 <= self.batch_size <= 10000:
-            raise ConfigError("batch_size must be between 1 and 10000 (SQS event source limit)")
-        if self.batch_size > 10 and self.batch_window_seconds < 1:
-            raise ConfigError("batch_size above 10 needs batch_window_seconds >= 1")
-        if not 2 <= self.ingest_max_concurrency <= 1000:
-            raise ConfigError("ingest_max_concurrency must be between 2 and 1000 (SQS event source limit)")
-        if self.emr_max_vcpu < 4:
-            raise ConfigError("emr_max_vcpu must be at least 4 (one driver and one executor)")
-        if not 1 <= self.initial_executors <= self.max_executors:
-            raise ConfigError(
-                "initial_executors must be between 1 and the executors that fit (max_executors)"
-            )
-        validate_worker("executor", self.executor_cores, self.executor_worker_memory_gb)
-        for role, driver in (("driver", self.batch_driver), ("refit driver", self.refit_driver)):
-            validate_worker(role, driver.cores, driver.worker_memory_gb)
-            if driver.cores + self.executor_cores > self.emr_max_vcpu:
-                raise ConfigError("emr_max_vcpu must fit each driver and at least one executor")
-            if driver.worker_memory_gb + self.executor_worker_memory_gb > self.emr_max_memory_gb:
-                raise ConfigError("emr_max_memory_gb must fit each driver and at least one executor")
-        if not re.fullmatch(r"[a-z0-9]{1,10}", self.bootstrap_qualifier):
-            raise ConfigError("bootstrap_qualifier must be 1-10 characters of a-z and 0-9")
-        if not 0 < self.confidence_threshold <= 1:
-            raise ConfigError("confidence_threshold must be in (0, 1]")
-        if self.refit_schedule and not re.fullmatch(r"(rate|cron|at)\(.+\)", self.refit_schedule):
-            raise ConfigError(
-                f"refit_schedule {self.refit_schedule!r} is not an EventBridge Scheduler expression "
-                "(e.g. 'rate(7 days)' or 'cron(0 3 ? * MON *)'); '' turns the schedule off"
-            )
-        if self.budget_monthly_usd <= 0:
-            raise ConfigError("budget_monthly_usd must be positive")
-        if self.alert_email and not _EMAIL_RE.match(self.alert_email):
-            raise ConfigError(f"alert_email {self.alert_email!r} is not an e-mail address")
+        self.props()
+        self.image_props()
 
     # -- reading -------------------------------------------------------------------------------
 
     @classmethod
     def from_context(cls, scope: _ContextSource) -> PipelineConfig:
-        """Defaults overridden by any CDK context key named like a field (strings are converted)."""
-        overrides: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = scope.node.try_get_context(f.name)
-            if raw is not None:
-                overrides[f.name] = _convert(f.name, raw, type(getattr(_DEFAULTS, f.name)))
-        return cls(**overrides)
+        """Defaults overridden by the CDK context keys named like a field (strings are converted).
+
+        Raises ConfigError for a context key that is neither a field nor one of CDK's own keys.
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return cls(**context.overrides(scope.node.get_all_context(), defaults))
 
     # -- derived values ------------------------------------------------------------------------
 
     def names(self) -> ResourceNames:
         """Physical names of the resources the stack deletes with itself (buckets are generated)."""
-        p = self.name_prefix
-        return ResourceNames(
-            upload_queue=f"{p}-uploads",
-            upload_dlq=f"{p}-uploads-dlq",
-            state_machine=f"{p}-feature-pipeline",
-            ingest_function=f"{p}-ingest",
-            alerts_topic=f"{p}-alerts",
-            emr_application=f"{p}-features",
-            budget=f"{p}-monthly-{self.region}",
-            image_repository=f"{p}-spark-image",
-            refit_state_machine=f"{p}-pca-refit",
-            refit_schedule=f"{p}-weekly-refit",
-            glue_database=f"{p.replace('-', '_')}_features",
-            image_stack=f"{STACK_NAME}Images",
+        return resource_names(self.name_prefix, self.region)
+
+    def props(self) -> PipelineProps:
+        """The pipeline stack's props: every construct's, from this configuration (validates them all)."""
+        # Processing first: its capacity checks explain a too-small cap before the job sizing does.
+        processing = self.processing_props()
+        return PipelineProps(
+            project_tag=self.name_prefix,
+            storage=self.storage_props(),
+            artifacts=self.artifacts_props(),
+            alerts=self.alert_topic_props(),
+            processing=processing,
+            catalog=self.catalog_props(),
+            orchestration=self.orchestration_props(),
+            refit=self.refit_props(),
+            ingest=self.ingest_props(),
+            monitoring=self.monitoring_props(),
+        )
+
+    def storage_props(self) -> StorageProps:
+        """Props of the Storage construct."""
+        return StorageProps(
+            uploads_prefix=self.uploads_prefix,
+            manifests_prefix=self.manifests_prefix,
+            emr_logs_prefix=self.emr_logs_prefix,
+            answers_prefix=self.answers_prefix,
+            upload_retention_days=self.upload_retention_days,
+            answer_retention_days=self.answer_retention_days,
+            manifest_retention_days=self.manifest_retention_days,
+            log_retention_days=self.log_retention_days,
+            access_log_retention_days=self.access_log_retention_days,
+            noncurrent_version_retention_days=self.noncurrent_version_retention_days,
+            abort_multipart_days=self.abort_multipart_days,
+        )
+
+    def artifacts_props(self) -> ArtifactsProps:
+        """Props of the Artifacts construct."""
+        return ArtifactsProps(
+            code_prefix=self.code_prefix, models_prefix=self.models_prefix, weights_file=self.weights_file
+        )
+
+    def processing_props(self) -> ProcessingProps:
+        """Props of the Processing construct."""
+        names = self.names()
+        return ProcessingProps(
+            application_name=names.emr_application,
+            emr_release_label=self.emr_release_label,
+            emr_max_vcpu=self.emr_max_vcpu,
+            emr_max_memory_gb=self.emr_max_memory_gb,
+            emr_max_disk_gb=self.emr_max_disk_gb,
+            emr_idle_timeout_minutes=self.emr_idle_timeout_minutes,
+            emr_max_concurrent_runs=self.emr_max_concurrent_runs,
+            job_timeout_minutes=self.job_timeout_minutes,
+            glue_database=names.glue_database,
+            uploads_prefix=self.uploads_prefix,
+            code_prefix=self.code_prefix,
+            models_prefix=self.models_prefix,
+            manifests_prefix=self.manifests_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            emr_logs_prefix=self.emr_logs_prefix,
+            features_prefix=self.features_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            answers_prefix=self.answers_prefix,
+        )
+
+    def spark_job_props(self) -> SparkJobProps:
+        """How the Spark jobs of both state machines run (shared by their props)."""
+        artifacts = self.artifacts_props()
+        return SparkJobProps(
+            code_archive_key=artifacts.code_archive_key,
+            entry_point_key=artifacts.entry_point_key,
+            python_path=self.python_path,
+            executor_cores=self.executor_cores,
+            executor_memory_gb=self.executor_memory_gb,
+            executor_memory_overhead_gb=self.executor_memory_overhead_gb,
+            driver_cores=self.driver_cores,
+            driver_memory_gb=self.driver_memory_gb,
+            driver_memory_overhead_gb=self.driver_memory_overhead_gb,
+            refit_driver_cores=self.refit_driver_cores,
+            refit_driver_memory_gb=self.refit_driver_memory_gb,
+            refit_driver_memory_overhead_gb=self.refit_driver_memory_overhead_gb,
+            initial_executors=self.initial_executors,
+            emr_max_vcpu=self.emr_max_vcpu,
+            emr_max_memory_gb=self.emr_max_memory_gb,
+            job_timeout_minutes=self.job_timeout_minutes,
+            job_failure_retries=self.job_failure_retries,
+            log_retention_days=self.log_retention_days,
+        )
+
+    def orchestration_props(self) -> OrchestrationProps:
+        """Props of the Orchestration construct (the feature pipeline)."""
+        names = self.names()
+        return OrchestrationProps(
+            state_machine_name=names.state_machine,
+            spark=self.spark_job_props(),
+            weights_key=self.weights_key,
+            features_prefix=self.features_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            answers_prefix=self.answers_prefix,
+            glue_database=names.glue_database,
+            max_object_bytes=self.max_object_bytes,
+            confidence_threshold=self.confidence_threshold,
+        )
+
+    def refit_props(self) -> RefitProps:
+        """Props of the Refit construct."""
+        names = self.names()
+        return RefitProps(
+            state_machine_name=names.refit_state_machine,
+            schedule_name=names.refit_schedule,
+            refit_schedule=self.refit_schedule,
+            spark=self.spark_job_props(),
+            features_prefix=self.features_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            pca_min_images=self.pca_min_images,
+            classifier_min_per_class=self.classifier_min_per_class,
+            refit_trains_classifier=self.refit_trains_classifier,
+        )
+
+    def ingest_props(self) -> IngestProps:
+        """Props of the Ingest construct."""
+        names = self.names()
+        return IngestProps(
+            queue_name=names.upload_queue,
+            dead_letter_queue_name=names.upload_dlq,
+            function_name=names.ingest_function,
+            state_machine_name=names.state_machine,
+            uploads_prefix=self.uploads_prefix,
+            manifests_prefix=self.manifests_prefix,
+            max_object_bytes=self.max_object_bytes,
+            batch_window_seconds=self.batch_window_seconds,
+            batch_size=self.batch_size,
+            ingest_max_concurrency=self.ingest_max_concurrency,
+            ingest_timeout_seconds=self.ingest_timeout_seconds,
+            dlq_max_receive_count=self.dlq_max_receive_count,
+            powertools_layer_version=self.powertools_layer_version,
+            powertools_log_level=self.powertools_log_level,
+            log_retention_days=self.log_retention_days,
+        )
+
+    def alert_topic_props(self) -> AlertTopicProps:
+        """Props of the AlertTopic construct."""
+        return AlertTopicProps(topic_name=self.names().alerts_topic, alert_email=self.alert_email)
+
+    def monitoring_props(self) -> MonitoringProps:
+        """Props of the Monitoring construct."""
+        return MonitoringProps(
+            alarm_prefix=self.name_prefix,
+            budget_name=self.names().budget,
+            budget_monthly_usd=self.budget_monthly_usd,
+            alert_email=self.alert_email,
+        )
+
+    def catalog_props(self) -> CatalogProps:
+        """Props of the Catalog construct."""
+        return CatalogProps(database_name=self.names().glue_database, features_prefix=self.features_prefix)
+
+    def image_props(self) -> ImageRepositoryProps:
+        """Props of the ImageRepositoryStack."""
+        return ImageRepositoryProps(
+            repository_name=self.names().image_repository,
+            image_retention_count=self.image_retention_count,
+            bootstrap_qualifier=self.bootstrap_qualifier,
         )
 
     def image_publishing_role_arn(self, account: str) -> str:
-        """The CDK bootstrap role that pushes Docker image assets (``cdk bootstrap`` creates it)."""
-        return (
-            f"arn:aws:iam::{account}:role/cdk-{self.bootstrap_qualifier}-image-publishing-role-"
-            f"{account}-{self.region}"
-        )
-
-    def powertools_layer_arn(self) -> str:
-        """ARN of the AWS-managed Powertools v3 layer for Python 3.11 on x86_64 in this region."""
-        return (
-            f"arn:aws:lambda:{self.region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python311-x86_64:{self.powertools_layer_version}"
-        )
+        """The CDK bootstrap role that pushes Docker image assets into this region's repository."""
+        return self.image_props().publishing_role_arn(account, self.region)
 
     @property
     def weights_key(self) -> str:
         """Artifacts-bucket key of the pinned MobileNetV2 weights."""
-        return f"{self.models_prefix}{self.weights_file}"
-
-    @property
-    def code_archive_key(self) -> str:
-        """Artifacts-bucket key of the spark_app zip given to ``--py-files``."""
-        return f"{self.code_prefix}{CODE_ARCHIVE_NAME}"
-
-    @property
-    def entry_point_key(self) -> str:
-        """Artifacts-bucket key of the spark-submit entry script."""
-        return f"{self.code_prefix}{ENTRY_POINT_NAME}"
-
-
-CODE_ARCHIVE_NAME = "spark_app.zip"
-ENTRY_POINT_NAME = "main.py"
-
-_DEFAULTS = PipelineConfig()
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _convert(name: str, raw: Any, target: type) -> Any:
-    """Convert a context value (often a string from ``-c key=value``) to the field's type."""
-    try:
-        if target is bool:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in _TRUE | _FALSE:
-                return text in _TRUE
-            raise ValueError(raw)
-        if target is int:
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-                raise ValueError(raw)
-            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-        if target is float:
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"context {name}={raw!r} is not a valid {target.__name__}") from None
+        return self.artifacts_props().weights_key

@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, stack_singletons
-from cdk_app.config import PipelineConfig
+from cdk_app.images_props import ImageRepositoryProps
 
 EMR_SERVICE = "emr-serverless.amazonaws.com"
 #: What EMR Serverless needs on a custom image's repository (EMR Serverless User Guide,
@@ -47,16 +47,15 @@ def emr_applications_arn(region: str, account: str) -> str:
 class ImageRepositoryStack(Stack):
     """The Spark image repository: scanned on push, old images expire, emptied and deleted with the stack."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: ImageRepositoryProps, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        names = config.names()
         self.repository = ecr.Repository(
             self,
             "SparkImages",
-            repository_name=names.image_repository,
+            repository_name=props.repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            lifecycle_rules=[ecr.LifecycleRule(max_image_count=config.image_retention_count)],
+            lifecycle_rules=[ecr.LifecycleRule(max_image_count=props.image_retention_count)],
             # Images are rebuilt from docker/ by every deploy: nothing is lost when the stack goes, and a
             # retained repository with this fixed name would block the next deploy.
             removal_policy=RemovalPolicy.DESTROY,
@@ -76,7 +75,7 @@ class ImageRepositoryStack(Stack):
         self.repository.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CdkImagePublishing",
-                principals=[iam.ArnPrincipal(config.image_publishing_role_arn(self.account))],
+                principals=[iam.ArnPrincipal(props.publishing_role_arn(self.account, self.region))],
                 actions=list(ECR_PUSH_ACTIONS),
             )
         )

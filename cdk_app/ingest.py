@@ -14,7 +14,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, log_retention, stack_singletons
-from cdk_app.config import REPO_ROOT, PipelineConfig, ResourceNames
+from cdk_app.ingest_props import IngestProps, powertools_layer_arn
+from cdk_app.shared import REPO_ROOT
 from lambdas.ingest import config as ingest_env
 
 HANDLER = "lambdas.ingest.handler.handler"
@@ -34,8 +35,6 @@ LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "**/*.pyc",
     "**/.*",
 )
-#: SQS visibility timeout must cover the function timeout (AWS recommends 6x) plus the batching window.
-VISIBILITY_FACTOR = 6
 
 
 def lambda_code() -> lambda_.AssetCode:
@@ -52,21 +51,20 @@ class Ingest(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        props: IngestProps,
         *,
-        config: PipelineConfig,
-        names: ResourceNames,
         ingestion: s3.IBucket,
         artifacts: s3.IBucket,
         state_machine: sfn.IStateMachine,
     ):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        timeout = Duration.seconds(config.ingest_timeout_seconds)
+        timeout = Duration.seconds(props.ingest_timeout_seconds)
 
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            queue_name=names.upload_dlq,
+            queue_name=props.dead_letter_queue_name,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
@@ -75,28 +73,26 @@ class Ingest(Construct):
         self.queue = sqs.Queue(
             self,
             "UploadQueue",
-            queue_name=names.upload_queue,
+            queue_name=props.queue_name,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(
-                VISIBILITY_FACTOR * config.ingest_timeout_seconds + config.batch_window_seconds
-            ),
+            visibility_timeout=Duration.seconds(props.visibility_timeout_seconds),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=config.dlq_max_receive_count
+                queue=self.dead_letter_queue, max_receive_count=props.dlq_max_receive_count
             ),
         )
         ingestion.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.queue),
-            s3.NotificationKeyFilter(prefix=config.uploads_prefix),
+            s3.NotificationKeyFilter(prefix=props.uploads_prefix),
         )
 
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/lambda/{names.ingest_function}",
-            retention=log_retention(config.log_retention_days),
+            log_group_name=f"/aws/lambda/{props.function_name}",
+            retention=log_retention(props.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         # An explicit role: logs to its own log group only (no AWS managed policy).
@@ -117,21 +113,23 @@ class Ingest(Construct):
             iam.PolicyStatement(
                 sid="WriteManifests",
                 actions=["s3:PutObject"],
-                resources=[artifacts.arn_for_objects(f"{config.manifests_prefix}*")],
+                resources=[artifacts.arn_for_objects(f"{props.manifests_prefix}*")],
             )
         )
 
         self.function = lambda_.Function(
             self,
             "Function",
-            function_name=names.ingest_function,
+            function_name=props.function_name,
             description="Batches upload notifications into a manifest and starts the feature pipeline",
             runtime=lambda_.Runtime.PYTHON_3_11,
             architecture=lambda_.Architecture.X86_64,
             handler=HANDLER,
             code=lambda_code(),
             layers=[
-                lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", config.powertools_layer_arn())
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "Powertools", powertools_layer_arn(stack.region, props.powertools_layer_version)
+                )
             ],
             role=self.role,
             memory_size=256,
@@ -140,11 +138,11 @@ class Ingest(Construct):
             environment={
                 ingest_env.ENV_STATE_MACHINE_ARN: state_machine.state_machine_arn,
                 ingest_env.ENV_MANIFEST_BUCKET: artifacts.bucket_name,
-                ingest_env.ENV_MANIFEST_PREFIX: config.manifests_prefix,
-                ingest_env.ENV_UPLOADS_PREFIX: config.uploads_prefix,
-                ingest_env.ENV_MAX_OBJECT_BYTES: str(config.max_object_bytes),
+                ingest_env.ENV_MANIFEST_PREFIX: props.manifests_prefix,
+                ingest_env.ENV_UPLOADS_PREFIX: props.uploads_prefix,
+                ingest_env.ENV_MAX_OBJECT_BYTES: str(props.max_object_bytes),
                 ingest_env.ENV_POWERTOOLS_SERVICE_NAME: ingest_env.DEFAULT_SERVICE_NAME,
-                ingest_env.ENV_POWERTOOLS_LOG_LEVEL: config.powertools_log_level,
+                ingest_env.ENV_POWERTOOLS_LOG_LEVEL: props.powertools_log_level,
             },
         )
         state_machine.grant_start_execution(self.function)
@@ -158,7 +156,7 @@ class Ingest(Construct):
                     stack.format_arn(
                         service="states",
                         resource="execution",
-                        resource_name=f"{names.state_machine}:*",
+                        resource_name=f"{props.state_machine_name}:*",
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                 ],
@@ -167,10 +165,10 @@ class Ingest(Construct):
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
-                batch_size=config.batch_size,
-                max_batching_window=Duration.seconds(config.batch_window_seconds),
+                batch_size=props.batch_size,
+                max_batching_window=Duration.seconds(props.batch_window_seconds),
                 report_batch_item_failures=True,
-                max_concurrency=config.ingest_max_concurrency,
+                max_concurrency=props.ingest_max_concurrency,
             )
         )
 
@@ -179,12 +177,12 @@ class Ingest(Construct):
         acknowledge(
             policy,
             {
-                f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{config.manifests_prefix}*]": (
+                f"AwsSolutions-IAM5[Resource::<{artifacts_ref}.Arn>/{props.manifests_prefix}*]": (
                     "Manifests get new keys (one per batch); writes are limited to the manifests prefix."
                 ),
                 (
-                    f"AwsSolutions-IAM5[Resource::arn:aws:states:{config.region}:<AWS::AccountId>:"
-                    f"execution:{names.state_machine}:*]"
+                    f"AwsSolutions-IAM5[Resource::arn:aws:states:{stack.region}:<AWS::AccountId>:"
+                    f"execution:{props.state_machine_name}:*]"
                 ): "Execution names are batch ids, known at run time; only this state machine's executions.",
             },
         )

@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app._util import acknowledge
-from cdk_app.config import PipelineConfig, ResourceNames
+from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
 
 ALARM_PERIOD = Duration.minutes(5)
 #: Budget notifications: actual spend at 80 %, forecast at 100 %.
@@ -25,11 +25,11 @@ BUDGET_THRESHOLDS = (("ACTUAL", 80), ("FORECASTED", 100))
 class AlertTopic(Construct):
     """The SNS topic every alert goes to (plus an e-mail subscription when configured)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, names: ResourceNames):
+    def __init__(self, scope: Construct, construct_id: str, props: AlertTopicProps):
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "Topic", topic_name=names.alerts_topic, enforce_ssl=True)
-        if config.alert_email:
-            self.topic.add_subscription(subs.EmailSubscription(config.alert_email))
+        self.topic = sns.Topic(self, "Topic", topic_name=props.topic_name, enforce_ssl=True)
+        if props.alert_email:
+            self.topic.add_subscription(subs.EmailSubscription(props.alert_email))
         acknowledge(
             self.topic,
             {
@@ -49,9 +49,8 @@ class Monitoring(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        props: MonitoringProps,
         *,
-        config: PipelineConfig,
-        names: ResourceNames,
         topic: sns.ITopic,
         dead_letter_queue: sqs.IQueue,
         state_machine: sfn.IStateMachine,
@@ -60,7 +59,7 @@ class Monitoring(Construct):
     ):
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(topic)
-        prefix = config.name_prefix
+        prefix = props.alarm_prefix
         alarms = {
             "DeadLetters": (
                 dead_letter_queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD),
@@ -132,18 +131,18 @@ class Monitoring(Construct):
             )
         )
         subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic.topic_arn)]
-        if config.alert_email:
+        if props.alert_email:
             subscribers.append(
-                budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=config.alert_email)
+                budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=props.alert_email)
             )
         self.budget = budgets.CfnBudget(
             self,
             "MonthlyBudget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=names.budget,
+                budget_name=props.budget_name,
                 budget_type="COST",
                 time_unit="MONTHLY",
-                budget_limit=budgets.CfnBudget.SpendProperty(amount=config.budget_monthly_usd, unit="USD"),
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=props.budget_monthly_usd, unit="USD"),
             ),
             notifications_with_subscribers=[
                 budgets.CfnBudget.NotificationWithSubscribersProperty(

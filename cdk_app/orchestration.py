@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk_app._util import acknowledge, log_retention, nag_ref
-from cdk_app.config import DriverSize, PipelineConfig, ResourceNames
+from cdk_app.orchestration_props import DriverSize, OrchestrationProps, RefitProps, SparkJobProps
 
 #: Optimized integration that starts a job run and waits for it to finish.
 START_JOB_RUN_SYNC = "arn:aws:states:::emr-serverless:startJobRun.sync"
@@ -38,11 +38,9 @@ JOB_RESULT_PATH = "$.job"
 
 
 @dataclass(frozen=True)
-class JobContext:
-    """What every Spark job state needs: where the code, data and role are."""
+class JobResources:
+    """The resources the Spark job states use: the EMR application, its job role, buckets, alert topic."""
 
-    config: PipelineConfig
-    names: ResourceNames
     application_id: str
     application_arn: str
     job_role: iam.IRole
@@ -50,46 +48,39 @@ class JobContext:
     artifacts: s3.IBucket
     alerts: sns.ITopic
 
-    def s3_uri(self, bucket: s3.IBucket, prefix: str) -> str:
-        return f"s3://{bucket.bucket_name}/{prefix.rstrip('/')}"
 
-    @property
-    def store(self) -> str:
-        return self.s3_uri(self.results, self.config.features_prefix)
-
-    @property
-    def pca_dir(self) -> str:
-        return self.s3_uri(self.artifacts, self.config.pca_models_prefix)
-
-    @property
-    def classifier_dir(self) -> str:
-        return self.s3_uri(self.artifacts, self.config.classifiers_prefix)
+def s3_uri(bucket: s3.IBucket, prefix: str) -> str:
+    """``s3://bucket/prefix`` without the trailing '/' (how spark_app takes directories)."""
+    return f"s3://{bucket.bucket_name}/{prefix.rstrip('/')}"
 
 
-def spark_entry_arguments(config: PipelineConfig, *, results_bucket: str, artifacts_bucket: str) -> str:
+def spark_entry_arguments(props: OrchestrationProps, resources: JobResources) -> str:
     """The ``EntryPointArguments.$`` intrinsic: the spark_app CLI with the execution input filled in."""
+    results, artifacts = resources.results, resources.artifacts
     literal = {
-        "output": f"s3://{results_bucket}/{config.features_prefix.rstrip('/')}",
-        "weights": f"s3://{artifacts_bucket}/{config.weights_key}",
-        "pca_model_dir": f"s3://{artifacts_bucket}/{config.pca_models_prefix.rstrip('/')}",
-        "classifier_dir": f"s3://{artifacts_bucket}/{config.classifiers_prefix.rstrip('/')}",
-        "answers": f"s3://{results_bucket}/{config.answers_prefix.rstrip('/')}",
+        "output": s3_uri(results, props.features_prefix),
+        "weights": f"s3://{artifacts.bucket_name}/{props.weights_key}",
+        "pca_model_dir": s3_uri(artifacts, props.pca_models_prefix),
+        "classifier_dir": s3_uri(artifacts, props.classifiers_prefix),
+        "answers": s3_uri(results, props.answers_prefix),
     }
     return (
         "States.Array('--manifest', $.manifest_uri, '--batch-id', $.batch_id, "
         f"'--output', '{literal['output']}', '--weights', '{literal['weights']}', "
         f"'--pca-model', 'latest', '--pca-model-dir', '{literal['pca_model_dir']}', "
         # The same per-object size limit as the ingest Lambda applies.
-        f"'--max-file-bytes', '{config.max_object_bytes}', "
-        f"'--glue-database', '{config.names().glue_database}', "
+        f"'--max-file-bytes', '{props.max_object_bytes}', "
+        f"'--glue-database', '{props.glue_database}', "
         f"'--classifier', 'latest', '--classifier-dir', '{literal['classifier_dir']}', "
-        f"'--confidence-threshold', '{config.confidence_threshold}', '--answers', '{literal['answers']}')"
+        f"'--confidence-threshold', '{props.confidence_threshold}', '--answers', '{literal['answers']}')"
     )
 
 
-def refit_steps(ctx: JobContext) -> list[tuple[str, str, list[str]]]:
+def refit_steps(props: RefitProps, resources: JobResources) -> list[tuple[str, str, list[str]]]:
     """(state id, comment, spark_app arguments) of the refit workflow, in order."""
-    config = ctx.config
+    store = s3_uri(resources.results, props.features_prefix)
+    pca_dir = s3_uri(resources.artifacts, props.pca_models_prefix)
+    classifier_dir = s3_uri(resources.artifacts, props.classifiers_prefix)
     steps = [
         (
             "FitPca",
@@ -98,25 +89,25 @@ def refit_steps(ctx: JobContext) -> list[tuple[str, str, list[str]]]:
                 "pca",
                 "fit",
                 "--store",
-                ctx.store,
+                store,
                 "--pca-model-dir",
-                ctx.pca_dir,
+                pca_dir,
                 "--min-images",
-                str(config.pca_min_images),
+                str(props.pca_min_images),
             ],
         ),
         (
             "PromotePca",
             "Point LATEST at the new basis (atomic)",
-            ["pca", "promote", "--pca-model-dir", ctx.pca_dir],
+            ["pca", "promote", "--pca-model-dir", pca_dir],
         ),
         (
             "BackfillPca",
             "Project every batch not on the promoted basis",
-            ["pca", "backfill", "--store", ctx.store, "--pca-model-dir", ctx.pca_dir],
+            ["pca", "backfill", "--store", store, "--pca-model-dir", pca_dir],
         ),
     ]
-    if config.refit_trains_classifier:
+    if props.refit_trains_classifier:
         steps += [
             (
                 "TrainClassifier",
@@ -125,40 +116,37 @@ def refit_steps(ctx: JobContext) -> list[tuple[str, str, list[str]]]:
                     "classifier",
                     "train",
                     "--store",
-                    ctx.store,
+                    store,
                     "--classifier-dir",
-                    ctx.classifier_dir,
+                    classifier_dir,
                     "--min-per-class",
-                    str(config.classifier_min_per_class),
+                    str(props.classifier_min_per_class),
                 ],
             ),
             (
                 "PromoteClassifier",
                 "Point LATEST at the new classifier (atomic)",
-                ["classifier", "promote", "--classifier-dir", ctx.classifier_dir],
+                ["classifier", "promote", "--classifier-dir", classifier_dir],
             ),
         ]
     return steps
 
 
-def spark_submit_parameters(
-    config: PipelineConfig, *, artifacts_bucket: str, driver: DriverSize | None = None
-) -> str:
+def spark_submit_parameters(spark: SparkJobProps, *, artifacts_bucket: str, driver: DriverSize) -> str:
     """spark-submit options: code archive, the image's Python 3.11, and the worker sizing."""
-    python = config.python_path
-    driver = driver or config.batch_driver
+    python = spark.python_path
     return " ".join(
         [
-            f"--py-files s3://{artifacts_bucket}/{config.code_archive_key}",
-            f"--conf spark.executor.cores={config.executor_cores}",
-            f"--conf spark.executor.memory={config.executor_memory_gb}g",
-            f"--conf spark.executor.memoryOverhead={config.executor_memory_overhead_gb}g",
+            f"--py-files s3://{artifacts_bucket}/{spark.code_archive_key}",
+            f"--conf spark.executor.cores={spark.executor_cores}",
+            f"--conf spark.executor.memory={spark.executor_memory_gb}g",
+            f"--conf spark.executor.memoryOverhead={spark.executor_memory_overhead_gb}g",
             f"--conf spark.driver.cores={driver.cores}",
             f"--conf spark.driver.memory={driver.memory_gb}g",
             f"--conf spark.driver.memoryOverhead={driver.memory_overhead_gb}g",
-            f"--conf spark.dynamicAllocation.initialExecutors={config.initial_executors}",
+            f"--conf spark.dynamicAllocation.initialExecutors={spark.initial_executors}",
             "--conf spark.dynamicAllocation.minExecutors=0",
-            f"--conf spark.dynamicAllocation.maxExecutors={config.max_executors}",
+            f"--conf spark.dynamicAllocation.maxExecutors={spark.max_executors}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python}",
             f"--conf spark.executorEnv.PYSPARK_PYTHON={python}",
@@ -169,16 +157,17 @@ def spark_submit_parameters(
 def emr_job_state(
     scope: Construct,
     state_id: str,
-    ctx: JobContext,
+    spark: SparkJobProps,
+    resources: JobResources,
     *,
     comment: str,
     arguments: str | Sequence[str],
     name: str,
-    driver: DriverSize | None = None,
+    driver: DriverSize,
 ) -> sfn.CustomState:
     """A ``startJobRun.sync`` task running spark_app with ``arguments`` (an intrinsic, or a fixed list)."""
-    config = ctx.config
-    job_timeout = Duration.minutes(config.job_timeout_minutes)
+    job_timeout = Duration.minutes(spark.job_timeout_minutes)
+    artifacts_bucket = resources.artifacts.bucket_name
     args_key = "EntryPointArguments.$" if isinstance(arguments, str) else "EntryPointArguments"
     state = sfn.CustomState(
         scope,
@@ -188,17 +177,17 @@ def emr_job_state(
             "Comment": comment,
             "Resource": START_JOB_RUN_SYNC,
             "Parameters": {
-                "ApplicationId": ctx.application_id,
-                "ExecutionRoleArn": ctx.job_role.role_arn,
+                "ApplicationId": resources.application_id,
+                "ExecutionRoleArn": resources.job_role.role_arn,
                 "ClientToken.$": "States.UUID()",
                 "Name.$": name,
-                "ExecutionTimeoutMinutes": config.job_timeout_minutes,
+                "ExecutionTimeoutMinutes": spark.job_timeout_minutes,
                 "JobDriver": {
                     "SparkSubmit": {
-                        "EntryPoint": f"s3://{ctx.artifacts.bucket_name}/{config.entry_point_key}",
+                        "EntryPoint": f"s3://{artifacts_bucket}/{spark.entry_point_key}",
                         args_key: arguments if isinstance(arguments, str) else list(arguments),
                         "SparkSubmitParameters": spark_submit_parameters(
-                            config, artifacts_bucket=ctx.artifacts.bucket_name, driver=driver
+                            spark, artifacts_bucket=artifacts_bucket, driver=driver
                         ),
                     }
                 },
@@ -216,13 +205,13 @@ def emr_job_state(
         backoff_rate=2,
         jitter_strategy=sfn.JitterType.FULL,
     )
-    if config.job_failure_retries:
+    if spark.job_failure_retries:
         # A failed run is retried once after a pause: capacity or infrastructure hiccups. Every job is
         # idempotent (a batch's partition is replaced; fits save new versions; promotion is conditional).
         state.add_retry(
             errors=["States.TaskFailed"],
             interval=Duration.minutes(2),
-            max_attempts=config.job_failure_retries,
+            max_attempts=spark.job_failure_retries,
             backoff_rate=2,
         )
     return state
@@ -235,7 +224,8 @@ class JobStateMachine(Construct):
         self,
         scope: Construct,
         construct_id: str,
-        ctx: JobContext,
+        spark: SparkJobProps,
+        resources: JobResources,
         *,
         state_machine_name: str,
         jobs: Sequence[sfn.CustomState],
@@ -243,11 +233,10 @@ class JobStateMachine(Construct):
         alert_fields: dict[str, str],
     ):
         super().__init__(scope, construct_id)
-        config = ctx.config
         notify = tasks.SnsPublish(
             self,
             "NotifyFailure",
-            topic=ctx.alerts,
+            topic=resources.alerts,
             subject=subject,
             message=sfn.TaskInput.from_object(
                 {
@@ -274,7 +263,7 @@ class JobStateMachine(Construct):
             self,
             "Logs",
             log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
-            retention=log_retention(config.log_retention_days),
+            retention=log_retention(spark.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.state_machine = sfn.StateMachine(
@@ -284,20 +273,20 @@ class JobStateMachine(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=Duration.minutes(
-                len(jobs) * config.job_timeout_minutes * (2 + config.job_failure_retries) + 60
+                len(jobs) * spark.job_timeout_minutes * (2 + spark.job_failure_retries) + 60
             ),
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
         )
-        grant_job_control(self.state_machine, ctx)
+        grant_job_control(self.state_machine, resources)
 
 
-def grant_job_control(state_machine: sfn.StateMachine, ctx: JobContext) -> None:
+def grant_job_control(state_machine: sfn.StateMachine, resources: JobResources) -> None:
     """IAM for the .sync integration (CustomState grants nothing by itself)."""
     stack = Stack.of(state_machine)
-    application_arn = ctx.application_arn
+    application_arn = resources.application_arn
     state_machine.add_to_role_policy(
         iam.PolicyStatement(
             sid="StartJobRun", actions=["emr-serverless:StartJobRun"], resources=[application_arn]
@@ -314,7 +303,7 @@ def grant_job_control(state_machine: sfn.StateMachine, ctx: JobContext) -> None:
         iam.PolicyStatement(
             sid="PassJobRole",
             actions=["iam:PassRole"],
-            resources=[ctx.job_role.role_arn],
+            resources=[resources.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
         )
     )
@@ -344,23 +333,26 @@ def grant_job_control(state_machine: sfn.StateMachine, ctx: JobContext) -> None:
 class Orchestration(Construct):
     """The feature pipeline: one job per batch, named by the batch id."""
 
-    def __init__(self, scope: Construct, construct_id: str, ctx: JobContext):
+    def __init__(
+        self, scope: Construct, construct_id: str, props: OrchestrationProps, *, resources: JobResources
+    ):
         super().__init__(scope, construct_id)
         run_job = emr_job_state(
             self,
             "RunFeatureJob",
-            ctx,
+            props.spark,
+            resources,
             comment="Features, PCA projection, prediction and answers for one batch on EMR Serverless",
-            arguments=spark_entry_arguments(
-                ctx.config, results_bucket=ctx.results.bucket_name, artifacts_bucket=ctx.artifacts.bucket_name
-            ),
+            arguments=spark_entry_arguments(props, resources),
             name="$.batch_id",
+            driver=props.spark.batch_driver,
         )
         machine = JobStateMachine(
             self,
             "Pipeline",
-            ctx,
-            state_machine_name=ctx.names.state_machine,
+            props.spark,
+            resources,
+            state_machine_name=props.state_machine_name,
             jobs=[run_job],
             subject="Fruits! feature job failed",
             alert_fields={"batch_id": "$.batch_id", "manifest_uri": "$.manifest_uri"},
@@ -372,35 +364,37 @@ class Orchestration(Construct):
 class Refit(Construct):
     """The refit workflow (fit -> promote -> back-fill -> train -> promote), on demand or scheduled."""
 
-    def __init__(self, scope: Construct, construct_id: str, ctx: JobContext):
+    def __init__(self, scope: Construct, construct_id: str, props: RefitProps, *, resources: JobResources):
         super().__init__(scope, construct_id)
         jobs = [
             emr_job_state(
                 self,
                 state_id,
-                ctx,
+                props.spark,
+                resources,
                 comment=comment,
                 arguments=arguments,
                 name=f"States.Format('{{}}-{state_id.lower()}', $$.Execution.Name)",
-                driver=ctx.config.refit_driver,
+                driver=props.spark.refit_driver,
             )
-            for state_id, comment, arguments in refit_steps(ctx)
+            for state_id, comment, arguments in refit_steps(props, resources)
         ]
         machine = JobStateMachine(
             self,
             "Workflow",
-            ctx,
-            state_machine_name=ctx.names.refit_state_machine,
+            props.spark,
+            resources,
+            state_machine_name=props.state_machine_name,
             jobs=jobs,
             subject="Fruits! PCA/classifier refit failed",
             alert_fields={"workflow": "$$.StateMachine.Name"},
         )
         self.state_machine = machine.state_machine
         self.schedule: scheduler.CfnSchedule | None = None
-        if ctx.config.refit_schedule:
-            self.schedule = self._schedule(ctx)
+        if props.refit_schedule:
+            self.schedule = self._schedule(props)
 
-    def _schedule(self, ctx: JobContext) -> scheduler.CfnSchedule:
+    def _schedule(self, props: RefitProps) -> scheduler.CfnSchedule:
         """EventBridge Scheduler starts the refit; its role may start this state machine only."""
         role = iam.Role(
             self,
@@ -415,9 +409,9 @@ class Refit(Construct):
         return scheduler.CfnSchedule(
             self,
             "Schedule",
-            name=ctx.names.refit_schedule,
+            name=props.schedule_name,
             description="Refit the PCA basis and the classifier over the whole feature store",
-            schedule_expression=ctx.config.refit_schedule,
+            schedule_expression=props.refit_schedule,
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.state_machine.state_machine_arn, role_arn=role.role_arn, input="{}"

@@ -11,8 +11,9 @@ from constructs import Construct
 
 from cdk_app._util import acknowledge, nag_ref
 from cdk_app.catalog import glue_arns
-from cdk_app.config import REPO_ROOT, PipelineConfig
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
+from cdk_app.processing_props import ProcessingProps
+from cdk_app.shared import REPO_ROOT
 from spark_app.core import schema
 
 DOCKERFILE_DIR = REPO_ROOT / "docker"
@@ -36,9 +37,8 @@ class Processing(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        props: ProcessingProps,
         *,
-        config: PipelineConfig,
-        application_name: str,
         ingestion: s3.IBucket,
         results: s3.IBucket,
         artifacts: s3.IBucket,
@@ -58,18 +58,18 @@ class Processing(Construct):
         self.application = emr.CfnApplication(
             self,
             "Application",
-            name=application_name,
-            release_label=config.emr_release_label,
+            name=props.application_name,
+            release_label=props.emr_release_label,
             type="Spark",
             architecture="X86_64",
             auto_start_configuration=emr.CfnApplication.AutoStartConfigurationProperty(enabled=True),
             auto_stop_configuration=emr.CfnApplication.AutoStopConfigurationProperty(
-                enabled=True, idle_timeout_minutes=config.emr_idle_timeout_minutes
+                enabled=True, idle_timeout_minutes=props.emr_idle_timeout_minutes
             ),
             maximum_capacity=emr.CfnApplication.MaximumAllowedResourcesProperty(
-                cpu=f"{config.emr_max_vcpu} vCPU",
-                memory=f"{config.emr_max_memory_gb} GB",
-                disk=f"{config.emr_max_disk_gb} GB",
+                cpu=f"{props.emr_max_vcpu} vCPU",
+                memory=f"{props.emr_max_memory_gb} GB",
+                disk=f"{props.emr_max_disk_gb} GB",
             ),
             # No initial_capacity: pre-initialized workers bill while the application is started.
             image_configuration=emr.CfnApplication.ImageConfigurationInputProperty(
@@ -77,7 +77,7 @@ class Processing(Construct):
             ),
             monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
                 s3_monitoring_configuration=emr.CfnApplication.S3MonitoringConfigurationProperty(
-                    log_uri=artifacts.s3_url_for_object(config.emr_logs_prefix)
+                    log_uri=artifacts.s3_url_for_object(props.emr_logs_prefix)
                 ),
                 # Spark UI logs kept by the service for 30 days: off, our own S3 logs expire sooner.
                 managed_persistence_monitoring_configuration=(
@@ -85,17 +85,17 @@ class Processing(Construct):
                 ),
             ),
             scheduler_configuration=emr.CfnApplication.SchedulerConfigurationProperty(
-                max_concurrent_runs=config.emr_max_concurrent_runs,
-                queue_timeout_minutes=max(15, min(720, config.job_timeout_minutes)),
+                max_concurrent_runs=props.emr_max_concurrent_runs,
+                queue_timeout_minutes=props.queue_timeout_minutes,
             ),
         )
 
         self.application_id: str = self.application.attr_application_id
         self.application_arn: str = self.application.attr_arn
-        self.job_role = self._job_role(config, ingestion=ingestion, results=results, artifacts=artifacts)
+        self.job_role = self._job_role(props, ingestion=ingestion, results=results, artifacts=artifacts)
 
     def _job_role(
-        self, config: PipelineConfig, *, ingestion: s3.IBucket, results: s3.IBucket, artifacts: s3.IBucket
+        self, props: ProcessingProps, *, ingestion: s3.IBucket, results: s3.IBucket, artifacts: s3.IBucket
     ) -> iam.Role:
         """Least-privilege S3 access of the Spark job, prefix by prefix."""
         stack = Stack.of(self)
@@ -123,47 +123,45 @@ class Processing(Construct):
             iam.PolicyStatement(
                 sid="ReadUploads",
                 actions=["s3:GetObject"],
-                resources=objects(ingestion, config.uploads_prefix),
+                resources=objects(ingestion, props.uploads_prefix),
             ),
             # The job lists uploads only for an s3:// --input (ListObjectsV2 always sends the prefix).
             iam.PolicyStatement(
                 sid="ListUploads",
                 actions=["s3:ListBucket"],
                 resources=[ingestion.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{config.uploads_prefix}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{props.uploads_prefix}*"]}},
             ),
             iam.PolicyStatement(
                 sid="ReadCodeModelsManifests",
                 actions=["s3:GetObject"],
-                resources=objects(
-                    artifacts, config.code_prefix, config.models_prefix, config.manifests_prefix
-                ),
+                resources=objects(artifacts, props.code_prefix, props.models_prefix, props.manifests_prefix),
             ),
             iam.PolicyStatement(
                 sid="ReadWritePcaModels",
                 actions=[*READ_WRITE_OBJECT_ACTIONS],
-                resources=hadoop_tree(artifacts, config.pca_models_prefix),
+                resources=hadoop_tree(artifacts, props.pca_models_prefix),
             ),
             iam.PolicyStatement(
                 sid="WriteJobLogs",
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=objects(artifacts, config.emr_logs_prefix),
+                resources=objects(artifacts, props.emr_logs_prefix),
             ),
             iam.PolicyStatement(
                 sid="ReadWriteFeatureStore",
                 actions=[*READ_WRITE_OBJECT_ACTIONS],
-                resources=hadoop_tree(results, config.features_prefix),
+                resources=hadoop_tree(results, props.features_prefix),
             ),
             iam.PolicyStatement(
                 sid="ReadWriteClassifiers",
                 actions=[*READ_WRITE_OBJECT_ACTIONS],
-                resources=hadoop_tree(artifacts, config.classifiers_prefix),
+                resources=hadoop_tree(artifacts, props.classifiers_prefix),
             ),
             # One JSON answer per upload, written with boto3 (never read back by the job).
             iam.PolicyStatement(
                 sid="WriteAnswers",
                 actions=["s3:PutObject"],
-                resources=objects(results, config.answers_prefix),
+                resources=objects(results, props.answers_prefix),
             ),
             # Each batch registers its partition in the catalog's two tables (spark_app/catalog.py).
             iam.PolicyStatement(
@@ -176,7 +174,7 @@ class Processing(Construct):
                     "glue:CreatePartition",
                     "glue:BatchCreatePartition",
                 ],
-                resources=glue_arns(stack, config.names().glue_database, list(schema.DATASETS)),
+                resources=glue_arns(stack, props.glue_database, list(schema.DATASETS)),
             ),
             # HeadBucket (the job's output check, EMRFS bucket probes) is authorized as s3:ListBucket with
             # no s3:prefix, so a prefix condition would refuse it: the job's own two buckets are listable
@@ -198,15 +196,15 @@ class Processing(Construct):
                     f"({prefix}); object keys are not known in advance."
                 )
                 for bucket, prefix in [
-                    (ingestion, config.uploads_prefix),
-                    (artifacts, config.code_prefix),
-                    (artifacts, config.models_prefix),
-                    (artifacts, config.manifests_prefix),
-                    (artifacts, config.pca_models_prefix),
-                    (artifacts, config.emr_logs_prefix),
-                    (results, config.features_prefix),
-                    (artifacts, config.classifiers_prefix),
-                    (results, config.answers_prefix),
+                    (ingestion, props.uploads_prefix),
+                    (artifacts, props.code_prefix),
+                    (artifacts, props.models_prefix),
+                    (artifacts, props.manifests_prefix),
+                    (artifacts, props.pca_models_prefix),
+                    (artifacts, props.emr_logs_prefix),
+                    (results, props.features_prefix),
+                    (artifacts, props.classifiers_prefix),
+                    (results, props.answers_prefix),
                 ]
             },
         )

@@ -1,47 +1,51 @@
-"""The pipeline stack: the six constructs wired together."""
+"""The pipeline stack: the constructs wired together, each given its own props and the resources it uses."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from cdk_app.artifacts import Artifacts
 from cdk_app.catalog import Catalog
-from cdk_app.config import PipelineConfig
 from cdk_app.ingest import Ingest
 from cdk_app.monitoring import AlertTopic, Monitoring
-from cdk_app.orchestration import JobContext, Orchestration, Refit
+from cdk_app.orchestration import JobResources, Orchestration, Refit
 from cdk_app.processing import Processing
+from cdk_app.stack_props import PipelineProps
 from cdk_app.storage import Storage
+
+if TYPE_CHECKING:
+    from cdk_app.config import PipelineConfig
 
 
 class PipelineStack(Stack):
     """Uploads -> SQS -> ingest Lambda -> Step Functions -> EMR Serverless -> Parquet, in one EU region."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: PipelineProps, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.config = config
+        self.props = props
         #: The image-repository stack this one depends on (set by cdk_app.app.build_app).
         self.images: Stack | None = None
-        names = config.names()
-        Tags.of(self).add("project", config.name_prefix)
+        #: The app-level configuration the props were assembled from (set by cdk_app.app.build_app;
+        #: read by tools such as the local end-to-end test). The constructs never see it.
+        self.config: PipelineConfig | None = None
+        Tags.of(self).add("project", props.project_tag)
 
-        self.storage = Storage(self, "Storage", config=config)
-        self.artifacts = Artifacts(self, "Artifacts", config=config, bucket=self.storage.artifacts)
-        self.alerts = AlertTopic(self, "Alerts", config=config, names=names)
+        self.storage = Storage(self, "Storage", props.storage)
+        self.artifacts = Artifacts(self, "Artifacts", props.artifacts, bucket=self.storage.artifacts)
+        self.alerts = AlertTopic(self, "Alerts", props.alerts)
         self.processing = Processing(
             self,
             "Processing",
-            config=config,
-            application_name=names.emr_application,
+            props.processing,
             ingestion=self.storage.ingestion,
             results=self.storage.results,
             artifacts=self.storage.artifacts,
         )
-        self.catalog = Catalog(self, "Catalog", config=config, results=self.storage.results)
-        jobs = JobContext(
-            config=config,
-            names=names,
+        self.catalog = Catalog(self, "Catalog", props.catalog, results=self.storage.results)
+        jobs = JobResources(
             application_id=self.processing.application_id,
             application_arn=self.processing.application_arn,
             job_role=self.processing.job_role,
@@ -49,13 +53,12 @@ class PipelineStack(Stack):
             artifacts=self.storage.artifacts,
             alerts=self.alerts.topic,
         )
-        self.orchestration = Orchestration(self, "Orchestration", jobs)
-        self.refit = Refit(self, "Refit", jobs)
+        self.orchestration = Orchestration(self, "Orchestration", props.orchestration, resources=jobs)
+        self.refit = Refit(self, "Refit", props.refit, resources=jobs)
         self.ingest = Ingest(
             self,
             "Ingest",
-            config=config,
-            names=names,
+            props.ingest,
             ingestion=self.storage.ingestion,
             artifacts=self.storage.artifacts,
             state_machine=self.orchestration.state_machine,
@@ -63,8 +66,7 @@ class PipelineStack(Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            config=config,
-            names=names,
+            props.monitoring,
             topic=self.alerts.topic,
             dead_letter_queue=self.ingest.dead_letter_queue,
             state_machine=self.orchestration.state_machine,
@@ -74,7 +76,7 @@ class PipelineStack(Stack):
 
         outputs = {
             "IngestionBucket": self.storage.ingestion.bucket_name,
-            "UploadsPrefix": config.uploads_prefix,
+            "UploadsPrefix": props.storage.uploads_prefix,
             "ResultsBucket": self.storage.results.bucket_name,
             "ArtifactsBucket": self.storage.artifacts.bucket_name,
             "StateMachineArn": self.orchestration.state_machine.state_machine_arn,

@@ -7,15 +7,15 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app._util import acknowledge
-from cdk_app.config import PipelineConfig
+from cdk_app.storage_props import StorageProps
 
 
 class Storage(Construct):
     """Four private, TLS-only, encrypted buckets with lifecycle rules and server access logs."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig):
+    def __init__(self, scope: Construct, construct_id: str, props: StorageProps):
         super().__init__(scope, construct_id)
-        abort = Duration.days(config.abort_multipart_days)
+        abort = Duration.days(props.abort_multipart_days)
 
         self.access_logs = s3.Bucket(
             self,
@@ -25,7 +25,7 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
-                    expiration=Duration.days(config.access_log_retention_days),
+                    expiration=Duration.days(props.access_log_retention_days),
                     abort_incomplete_multipart_upload_after=abort,
                 )
             ],
@@ -45,8 +45,8 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-raw-uploads",
-                    prefix=config.uploads_prefix,
-                    expiration=Duration.days(config.upload_retention_days),
+                    prefix=props.uploads_prefix,
+                    expiration=Duration.days(props.upload_retention_days),
                 ),
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=abort
@@ -57,12 +57,12 @@ class Storage(Construct):
         self.results = self._data_bucket(
             "Results",
             "results/",
-            config,
+            props,
             [
                 s3.LifecycleRule(
                     id="expire-answers",
-                    prefix=config.answers_prefix,
-                    expiration=Duration.days(config.answer_retention_days),
+                    prefix=props.answers_prefix,
+                    expiration=Duration.days(props.answer_retention_days),
                 )
             ],
         )
@@ -70,25 +70,23 @@ class Storage(Construct):
         self.artifacts = self._data_bucket(
             "Artifacts",
             "artifacts/",
-            config,
+            props,
             [
                 # Manifests list object keys of uploads: keep them no longer than needed.
                 s3.LifecycleRule(
                     id="expire-manifests",
-                    prefix=config.manifests_prefix,
-                    expiration=Duration.days(config.manifest_retention_days),
+                    prefix=props.manifests_prefix,
+                    expiration=Duration.days(props.manifest_retention_days),
                 ),
                 s3.LifecycleRule(
                     id="expire-emr-logs",
-                    prefix=config.emr_logs_prefix,
-                    expiration=Duration.days(config.log_retention_days),
+                    prefix=props.emr_logs_prefix,
+                    expiration=Duration.days(props.log_retention_days),
                 ),
             ],
         )
 
-    def _data_bucket(
-        self, construct_id: str, log_prefix: str, config: PipelineConfig, rules: list
-    ) -> s3.Bucket:
+    def _data_bucket(self, construct_id: str, log_prefix: str, props: StorageProps, rules: list) -> s3.Bucket:
         """A versioned bucket whose old versions expire, with access logs and extra lifecycle rules."""
         return s3.Bucket(
             self,
@@ -99,8 +97,8 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-versions-and-abort-multipart",
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(config.abort_multipart_days),
+                    noncurrent_version_expiration=Duration.days(props.noncurrent_version_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(props.abort_multipart_days),
                 ),
                 *rules,
             ],

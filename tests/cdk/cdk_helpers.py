@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App
+from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Template
 
 from cdk_app.app import build_app
@@ -93,6 +94,7 @@ def synthesize(outdir: Path, context: dict[str, Any] | None = None, *, nag: bool
     app, stack = build_app(app, nag=nag)
     assembly = app.synth()
     template_json = assembly.get_stack_by_name(STACK_NAME).template
+    assert stack.config is not None  # build_app records the configuration it assembled the props from
     return Synthesized(
         stack=stack,
         config=stack.config,
@@ -100,3 +102,31 @@ def synthesize(outdir: Path, context: dict[str, Any] | None = None, *, nag: bool
         template_json=template_json,
         outdir=outdir,
     )
+
+
+@dataclass
+class Probe:
+    """One construct under test, alone in a bare stack (cdk.json's feature flags, no cdk-nag)."""
+
+    stack: Stack
+    construct: Any
+    template: Template
+    template_json: dict[str, Any]
+
+    def resources(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> resource, for one CloudFormation type."""
+        return {k: v for k, v in self.template_json["Resources"].items() if v["Type"] == cfn_type}
+
+    def properties(self, construct: Any) -> dict[str, Any]:
+        """The CloudFormation properties of an L2 construct's resource (or of an L1 resource)."""
+        resource = getattr(construct.node, "default_child", None) or construct
+        return self.template_json["Resources"][self.stack.get_logical_id(resource)]["Properties"]
+
+
+def probe(build: Callable[[Stack], Any], *, region: str = "eu-west-3") -> Probe:
+    """Synthesize what ``build`` adds to a bare stack in ``region``."""
+    app = App(analytics_reporting=False, context=cdk_json_context())
+    stack = Stack(app, "Probe", env=Environment(region=region))
+    construct = build(stack)
+    template = Template.from_stack(stack)
+    return Probe(stack=stack, construct=construct, template=template, template_json=template.to_json())

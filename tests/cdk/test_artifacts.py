@@ -1,4 +1,4 @@
-"""The Spark code bundle and the custom-image Dockerfile."""
+"""The Spark code bundle, the custom-image Dockerfile, and ArtifactsProps (keys and deployments)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import re
 import zipfile
 from pathlib import Path
 
-from cdk_app.artifacts import build_spark_code_bundle, spark_code_files
-from cdk_app.config import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, REPO_ROOT
+import pytest
+from cdk_helpers import probe
+
+from cdk_app.artifacts import Artifacts, build_spark_code_bundle, spark_code_files
+from cdk_app.artifacts_props import CODE_ARCHIVE_NAME, ENTRY_POINT_NAME, ArtifactsProps
+from cdk_app.config import ConfigError, PipelineConfig
 from cdk_app.processing import DOCKERFILE, DOCKERFILE_DIR
+from cdk_app.shared import REPO_ROOT
 
 #: What the executors and the driver import (requirements.txt pins them).
 IMAGE_PACKAGES = (
@@ -76,3 +81,52 @@ def test_the_models_deployment_ships_the_litert_model_next_to_the_weights(synth)
     assert beside_weights(weights_uri, PINNED_LITERT_NAME) == expected
     shipped = [p for p in synth.outdir.glob("asset.*") if (p / synth.config.weights_file).is_file()]
     assert shipped and all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in shipped)
+
+
+# -- props -----------------------------------------------------------------------------------------
+
+
+def test_artifacts_props_defaults_are_the_configuration_defaults() -> None:
+    props = ArtifactsProps()
+    assert props == PipelineConfig().artifacts_props()
+    assert (props.code_archive_key, props.entry_point_key) == ("code/spark_app.zip", "code/main.py")
+    assert props.weights_key == "models/mobilenet_v2_1.0_224_no_top_tfslim2018.weights.h5"
+
+
+def test_keys_follow_the_prefixes() -> None:
+    props = ArtifactsProps(code_prefix="spark/", models_prefix="cnn/", weights_file="w.h5")
+    assert (props.code_archive_key, props.entry_point_key, props.weights_key) == (
+        "spark/spark_app.zip",
+        "spark/main.py",
+        "cnn/w.h5",
+    )
+    assert PipelineConfig(models_prefix="cnn/", weights_file="w.h5").weights_key == "cnn/w.h5"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("code_prefix", "code", "code_prefix 'code' must be a key prefix"),
+        ("models_prefix", "/models/", "models_prefix '/models/' must be a key prefix"),
+        ("weights_file", "", "weights_file '' must be a file name"),
+        ("weights_file", "sub/w.h5", "weights_file 'sub/w.h5' must be a file name"),
+    ],
+)
+def test_invalid_artifacts_props_are_refused(field: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ArtifactsProps(**{field: value})
+
+
+def test_deployments_go_to_the_props_prefixes() -> None:
+    from aws_cdk import aws_s3 as s3
+
+    def build(stack):
+        return Artifacts(
+            stack,
+            "Artifacts",
+            ArtifactsProps(code_prefix="spark/", models_prefix="cnn/"),
+            bucket=s3.Bucket(stack, "Bucket"),
+        )
+
+    deployments = probe(build).resources("Custom::CDKBucketDeployment").values()
+    assert sorted(d["Properties"]["DestinationBucketKeyPrefix"] for d in deployments) == ["cnn/", "spark/"]

@@ -1,18 +1,20 @@
-"""The typed configuration: EU-only guard, context overrides, validation and derived names."""
+"""The typed configuration: EU-only guard, context overrides, unknown keys, validation and derived names."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
+from cdk_helpers import cdk_json_context
 
 from cdk_app.app import build_app
 from cdk_app.config import DEFAULT_REGION, EU_REGIONS, ConfigError, PipelineConfig
+from cdk_app.context import is_cdk_key
 
 
 def context(**values: object) -> SimpleNamespace:
-    """A stand-in for a construct whose node returns these context values."""
-    return SimpleNamespace(node=SimpleNamespace(try_get_context=values.get))
+    """A stand-in for a construct whose node holds these context values."""
+    return SimpleNamespace(node=SimpleNamespace(get_all_context=lambda: dict(values)))
 
 
 def test_default_region_is_paris() -> None:
@@ -122,40 +124,6 @@ def test_names_are_deterministic_and_none_names_a_bucket() -> None:
     assert not any("bucket" in field for field in vars(names))
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"executor_cores": 4}, "4 GB .* 4-vCPU .* 8-30 GB"),
-        ({"executor_cores": 3}, "3 vCPU is not an EMR Serverless worker size"),
-        ({"executor_cores": 8, "executor_memory_gb": 16}, "18 GB .* 8-vCPU .* steps of 4 GB"),
-        ({"driver_memory_gb": 7}, "driver: 9 GB"),
-        ({"emr_max_memory_gb": 16}, "emr_max_memory_gb must fit each driver"),  # refit: 16 + 4
-        ({"refit_driver_memory_gb": 13}, "refit driver: 17 GB"),
-    ],
-)
-def test_worker_sizes_must_be_ones_emr_serverless_offers(overrides: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        PipelineConfig(**overrides)
-
-
-def test_default_and_documented_worker_sizes_are_valid() -> None:
-    config = PipelineConfig()
-    assert (config.executor_cores, config.executor_worker_memory_gb) == (2, 4)
-    assert (config.driver_cores, config.driver_worker_memory_gb) == (1, 4)
-    assert config.max_executors == 15  # (32 vCPU - 1) // 2
-    assert (config.refit_driver.cores, config.refit_driver.worker_memory_gb) == (2, 16)
-    assert PipelineConfig(executor_cores=4, executor_memory_gb=5, executor_memory_overhead_gb=3)
-    assert PipelineConfig(executor_cores=8, executor_memory_gb=17, executor_memory_overhead_gb=3)
-    assert PipelineConfig(executor_cores=16, executor_memory_gb=36, executor_memory_overhead_gb=4)
-
-
-def test_powertools_layer_is_the_aws_managed_python311_v3_layer() -> None:
-    config = PipelineConfig(region="eu-west-1", powertools_layer_version=7)
-    assert config.powertools_layer_arn() == (
-        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
-    )
-
-
 def test_shared_prefixes_come_from_the_ingest_lambda_config() -> None:
     from lambdas.ingest import config as ingest_config
 
@@ -168,3 +136,67 @@ def test_shared_prefixes_come_from_the_ingest_lambda_config() -> None:
         "pca-models/",
         "code/",
     )
+
+
+# -- unknown context keys --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("regoin", r"^unknown context key 'regoin' \(did you mean 'region'\?\): the settings are"),
+        ("Region", r"'Region' \(did you mean 'region'\?\)"),
+        ("name-prefix", r"'name-prefix' \(did you mean 'name_prefix'\?\)"),
+        ("uploads_retention_days", r"did you mean 'upload_retention_days'\?"),
+        ("no_such_key", r"^unknown context key 'no_such_key' \(no setting has a similar name\)"),
+    ],
+)
+def test_an_unknown_context_key_is_refused_with_the_closest_setting(key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        PipelineConfig.from_context(context(**{key: "eu-west-1"}))
+    assert "\n" not in str(error.value)
+
+
+def test_every_unknown_key_is_named_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"unknown context keys 'regoin' .*, 'batchsize' .*'batch_size'"):
+        PipelineConfig.from_context(context(region="eu-west-1", regoin="x", batchsize="5"))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *cdk_json_context(),  # feature flags, including "@aws-cdk-containers/..."
+        "aws:cdk:enable-path-metadata",  # injected by the CLI
+        "aws:cdk:enable-asset-metadata",
+        "aws:cdk:bundling-stacks",
+        "aws:cdk:disable-version-reporting",
+        "aws:cdk:version-reporting",  # App(analytics_reporting=...)
+        "aws-cdk:enableDiffNoFail",
+        "cdk-migrate",
+        "acknowledged-issue-numbers",  # `cdk acknowledge` writes it into cdk.context.json
+        "cli-telemetry",  # `cdk cli-telemetry --disable` writes it into cdk.json
+        "availability-zones:account=111122223333:region=eu-west-1",  # cached lookups (cdk.context.json)
+        "ssm:account=111122223333:parameterName=/fruits/x:region=eu-west-1",
+    ],
+)
+def test_cdk_s_own_context_keys_are_accepted(key: str) -> None:
+    assert is_cdk_key(key)
+    assert PipelineConfig.from_context(context(**{key: True})) == PipelineConfig()
+
+
+@pytest.mark.parametrize("key", ["regoin", "aws_cdk", "cdk_region", "acknowledged", "@region"])
+def test_only_cdk_s_own_keys_are_cdk_keys(key: str) -> None:
+    assert not is_cdk_key(key)
+
+
+def test_an_unknown_context_key_fails_the_app_before_any_stack_is_built() -> None:
+    from aws_cdk import App
+
+    app = App(context={**cdk_json_context(), "regoin": "eu-west-1"})
+    with pytest.raises(ConfigError, match="did you mean 'region'"):
+        build_app(app)
+    assert not app.node.children
+
+
+def test_a_null_context_value_keeps_the_default() -> None:
+    assert PipelineConfig.from_context(context(region=None)).region == DEFAULT_REGION

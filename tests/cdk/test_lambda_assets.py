@@ -21,7 +21,7 @@ def runtime_packages(listing: Path) -> list[str]:
 
 
 def install_from_this_venv(packages: list[str], target: Path) -> None:
-    """Copy the installed files of ``packages`` into ``target`` (a stand-in for the runtime's site-packages)."""
+    """Copy the installed files of ``packages`` into ``target`` (standing in for the runtime)."""
     for name in packages:
         dist = distribution(name)
         for file in dist.files or []:

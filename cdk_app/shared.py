@@ -1,0 +1,91 @@
+"""Values several constructs share, each defined once: key prefixes, physical names, common defaults.
+
+The props classes take these as their defaults and the configuration (:mod:`cdk_app.config`) passes the
+configured values explicitly into each props object. No aws_cdk import here (tools read it offline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdas.ingest import config as ingest_config
+
+#: Repository root (the CDK app packages files from it).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_REGION = "eu-west-3"
+DEFAULT_NAME_PREFIX = "fruits"
+STACK_NAME = "FruitsPipeline"
+
+# Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
+UPLOADS_PREFIX = ingest_config.DEFAULT_UPLOADS_PREFIX
+MANIFESTS_PREFIX = ingest_config.DEFAULT_MANIFEST_PREFIX
+MODELS_PREFIX = "models/"
+PCA_MODELS_PREFIX = "pca-models/"
+CODE_PREFIX = "code/"
+EMR_LOGS_PREFIX = "emr-logs/"
+#: Root of the feature store in the results bucket (Spark writes features/ and errors/ under it).
+FEATURES_PREFIX = "features-store/"
+#: Classifier versions (artifacts bucket).
+CLASSIFIERS_PREFIX = "classifiers/"
+#: One JSON answer per upload (results bucket).
+ANSWERS_PREFIX = "answers/"
+
+#: Days EMR job logs (S3) and CloudWatch logs (state machines, ingest Lambda) are kept.
+LOG_RETENTION_DAYS = 30
+#: Largest upload the ingest Lambda accepts and the Spark job reads (bytes).
+MAX_OBJECT_BYTES = ingest_config.DEFAULT_MAX_OBJECT_BYTES
+#: ``ExecutionTimeoutMinutes`` of a Spark job run.
+JOB_TIMEOUT_MINUTES = 120
+#: The EMR Serverless application's capacity cap (vCPU, GB): also bounds the jobs' executors.
+EMR_MAX_VCPU = 32
+EMR_MAX_MEMORY_GB = 128
+#: E-mail subscribed to the alert topic and the budget ('' = none).
+ALERT_EMAIL = ""
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names of the stack's resources for one account and region.
+
+    Buckets are not named here: CloudFormation generates their names, so that a bucket retained by
+    ``cdk destroy`` never blocks the next ``cdk deploy`` (read them from the stack outputs).
+    Everything named here is deleted with the stack.
+    """
+
+    upload_queue: str
+    upload_dlq: str
+    state_machine: str
+    ingest_function: str
+    alerts_topic: str
+    emr_application: str
+    budget: str
+    image_repository: str
+    image_stack: str
+    refit_state_machine: str
+    refit_schedule: str
+    glue_database: str
+
+
+def resource_names(name_prefix: str, region: str) -> ResourceNames:
+    """The physical names derived from the name prefix and the region."""
+    p = name_prefix
+    return ResourceNames(
+        upload_queue=f"{p}-uploads",
+        upload_dlq=f"{p}-uploads-dlq",
+        state_machine=f"{p}-feature-pipeline",
+        ingest_function=f"{p}-ingest",
+        alerts_topic=f"{p}-alerts",
+        emr_application=f"{p}-features",
+        budget=f"{p}-monthly-{region}",
+        image_repository=f"{p}-spark-image",
+        refit_state_machine=f"{p}-pca-refit",
+        refit_schedule=f"{p}-weekly-refit",
+        glue_database=f"{p.replace('-', '_')}_features",
+        image_stack=f"{STACK_NAME}Images",
+    )
+
+
+#: The names of the default configuration (the props' defaults).
+DEFAULT_NAMES = resource_names(DEFAULT_NAME_PREFIX, DEFAULT_REGION)
