@@ -36,8 +36,8 @@ demo: $(VENV)/.installed  ## bundled sample: features, PCA fit + promote + back-
 test: setup  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -q
 
-test-fast: $(VENV)/.installed  ## unit tests only (no Spark, no CDK synth)
-	$(PY) -m pytest -q -m "not spark and not slow"
+test-fast: $(VENV)/.installed  ## the fast tests only: no Spark, no CDK synth, no moto server (about a minute)
+	$(PY) -m pytest -q -m fast
 
 lint: $(VENV)/.installed  ## ruff
 	$(VENV)/bin/ruff check .

@@ -48,3 +48,32 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
     yield client
     storage._clients.clear()
     server.stop()
+
+
+#: What makes a test slow, by the fixtures it uses: a Spark session, a moto server, a synthesized app.
+_MARKERS_BY_FIXTURE = {
+    "spark": "spark",
+    "s3_endpoint": "moto_server",
+    "synth": "synth",
+    "custom": "synth",
+    "definition": "synth",
+}
+#: Calls in a test's own source that synthesize the CDK app (start jsii and Node).
+_SYNTH_CALLS = ("synthesize(", "App(", "build_app(", "npx", "Stack(")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by what it starts, so that ``make test-fast`` (``-m fast``) runs only the rest."""
+    import inspect
+
+    for item in items:
+        markers = {m for f, m in _MARKERS_BY_FIXTURE.items() if f in getattr(item, "fixturenames", ())}
+        function = getattr(item, "function", None)
+        if function is not None and "tests/cdk/" in item.nodeid:
+            source = inspect.getsource(function)
+            if any(call in source for call in _SYNTH_CALLS):
+                markers.add("synth")
+        for marker in markers:
+            item.add_marker(marker)
+        if not markers and not item.get_closest_marker("spark") and not item.get_closest_marker("slow"):
+            item.add_marker("fast")

@@ -11,15 +11,9 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_SAMPLE = REPO.parent / "shared" / "data" / "fruits-360-sample"
 BUNDLED_SAMPLE = REPO / "data" / "sample"
 SECRET = "FRUITS-SECRET-EXIF-MARKER"
 EXIF_ORIENTATION, EXIF_DESCRIPTION, EXIF_GPS_IFD = 0x0112, 0x010E, 0x8825
-
-
-def real_sample_dir() -> Path:
-    """The full shared sample when present (CI has it), else the bundled one."""
-    return SHARED_SAMPLE if SHARED_SAMPLE.is_dir() else BUNDLED_SAMPLE
 
 
 def real_images(limit: int | None = None) -> list[Path]:
