@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from spark_app.cli.common import (
     EXIT_OK,
     add_runtime_options,
+    add_store_option,
     positive_int,
     run_command,
     spark_session,
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the labelled rows of the store (saved, not promoted)",
         description="Train a classifier.",
     )
-    train.add_argument("--store", required=True, help="the feature store (the job's --output)")
+    add_store_option(train)
     train.add_argument(
         "--classifier-dir", required=True, help="the classifier registry where the version is saved"
     )

@@ -59,6 +59,11 @@ def fraction(text: str) -> float:
     return value
 
 
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store``: the feature store a lifecycle command reads (the job's ``--output``)."""
+    parser.add_argument("--store", required=True, help="the feature store (the job's --output)")
+
+
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """``--s3-endpoint-url`` and ``--master``, which every command that runs Spark or S3 takes."""
     parser.add_argument(

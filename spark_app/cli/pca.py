@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from spark_app.cli.common import (
     EXIT_OK,
     add_runtime_options,
+    add_store_option,
     fraction,
     positive_int,
     run_command,
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit a basis over the whole store (saved, not promoted)",
         description="Fit a basis over the store.",
     )
-    fit.add_argument("--store", required=True, help="the feature store (the job's --output)")
+    add_store_option(fit)
     fit.add_argument("--pca-model-dir", required=True, help="the PCA registry where the version is saved")
     size = fit.add_mutually_exclusive_group()
     size.add_argument(
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     back = commands.add_parser(
         "backfill", help="project every batch not on the promoted basis", description="Back-fill the store."
     )
-    back.add_argument("--store", required=True, help="the feature store (the job's --output)")
+    add_store_option(back)
     back.add_argument("--pca-model-dir", required=True, help="the PCA registry holding the promoted basis")
     add_runtime_options(back)
     return parser

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from spark_app.cli.common import EXIT_OK, UserError, add_runtime_options, run_command, spark_session
+from spark_app.cli.common import (
+    EXIT_OK,
+    UserError,
+    add_runtime_options,
+    add_store_option,
+    run_command,
+    spark_session,
+)
 from spark_app.core.uris import is_s3_uri, local_path
 from spark_app.store.queries import EXAMPLES
 
@@ -22,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run SQL over the views 'features' and 'errors' of a store "
         "(every batch; batch_id is a column).",
     )
-    parser.add_argument("--store", required=True, help="the feature store (the job's --output)")
+    add_store_option(parser)
     add_runtime_options(parser)
     parser.add_argument(
         "query", nargs="?", default=EXAMPLES["images per label"], help="the SQL (default: images per label)"
