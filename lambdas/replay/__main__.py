@@ -102,9 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    stepfunctions = boto3.client("stepfunctions", region_name=args.region)
     try:
+        stepfunctions = boto3.client("stepfunctions", region_name=args.region)
         machine = state_machine_arn(
             args.state_machine_arn, boto3.client("cloudformation", region_name=args.region)
         )
@@ -118,8 +119,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReplayError as exc:
         print(f"replay: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (BotoCoreError, ClientError) as exc:
+        print(f"replay: error: {aws_error_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"started {execution_arn(machine, started)} ({why})" if started else f"nothing started: {why}")
     return EXIT_OK
+
+
+def aws_error_line(exc: Exception) -> str:
+    """One readable line for an AWS SDK error, with what to do about the usual ones."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region (e.g. --region eu-west-3) or set AWS_REGION"
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials: configure a profile (aws configure / AWS_PROFILE) or set AWS_ACCESS_KEY_ID"
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach AWS ({exc}): check the network and the region"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS refused the request: {error.get('Code', 'error')}: {error.get('Message', exc)}"
+    return str(exc).splitlines()[0]
 
 
 if __name__ == "__main__":

@@ -98,3 +98,51 @@ def test_reuploading_a_failed_batch_starts_a_replay_not_nothing(aws) -> None:
     assert start_execution(aws.sfn, state_machine_arn=machine, name=BATCH, input_json=body) == f"{BATCH}-r1"
     assert start_execution(aws.sfn, state_machine_arn=machine, name=BATCH, input_json=body) is None
     assert len(aws.executions()) == 2
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({}, "replay: error: no AWS region: pass --region"),
+        ({"AWS_DEFAULT_REGION": REGION}, "replay: error: no AWS credentials"),
+        (
+            {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "x",
+                "AWS_SECRET_ACCESS_KEY": "y",
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens on the discard port
+                "AWS_MAX_ATTEMPTS": "1",
+            },
+            "replay: error: cannot reach AWS",
+        ),
+    ],
+)
+def test_without_region_credentials_or_network_the_command_says_so_in_one_line(
+    environment: dict[str, str], message: str, tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers.images import REPO
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    clean.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lambdas.replay",
+            "--state-machine-arn",
+            "arn:aws:states:eu-west-3:1:stateMachine:m",
+            "list",
+        ],
+        cwd=REPO,
+        env={**clean, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
