@@ -42,6 +42,14 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    for add_options in (_add_io_options, _add_model_options, _add_head_options, _add_tuning_options):
+        add_options(parser)
+    add_runtime_options(parser)
+    return parser
+
+
+def _add_io_options(parser: argparse.ArgumentParser) -> None:
+    """What to read, where to write, the batch's name, the answers and the catalog."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--input", help="folder or s3://bucket/prefix to read recursively (label: parent folder)"
@@ -55,6 +63,14 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-id", help="partition name; re-running a batch replaces it (default: derived)"
     )
+    parser.add_argument("--answers", help="write one JSON answer per input under this folder or s3:// prefix")
+    parser.add_argument(
+        "--glue-database", help="register the batch's partitions in this Glue database (s3:// output only)"
+    )
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The CNN: weights, checksum, backend, precision, threads."""
     parser.add_argument(
         "--weights",
         default=DEFAULT_WEIGHTS,
@@ -80,6 +96,10 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         default=1,
         help="inference threads per Python worker (default 1)",
     )
+
+
+def _add_head_options(parser: argparse.ArgumentParser) -> None:
+    """The promoted PCA basis and classifier, and the confidence threshold."""
     parser.add_argument(
         "--pca-model",
         default=LATEST,
@@ -100,11 +120,10 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         default=CONFIDENCE_THRESHOLD,
         help=f"below this the answer is 'unknown' (default {CONFIDENCE_THRESHOLD})",
     )
-    parser.add_argument("--answers", help="write one JSON answer per input under this folder or s3:// prefix")
-    parser.add_argument(
-        "--glue-database", help="register the batch's partitions in this Glue database (s3:// output only)"
-    )
-    add_runtime_options(parser)
+
+
+def _add_tuning_options(parser: argparse.ArgumentParser) -> None:
+    """Limits and tuning of the extraction."""
     parser.add_argument(
         "--batch-size",
         type=positive_int,
@@ -135,7 +154,6 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         default=READ_THREADS,
         help=f"concurrent object reads per Python worker (default {READ_THREADS})",
     )
-    return parser
 
 
 def _check_local_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

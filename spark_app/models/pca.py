@@ -148,78 +148,95 @@ def fit_over_store(
     solver: str = NATIVE,
     keep_sample: int = 0,
 ) -> StoreFit:
-    """Fit on every image of the store (deduplicated by image id; optionally a deterministic sample).
+    """Fit on every image of the store (deduplicated by image id; optionally a deterministic sample), then
+    save the basis as a new version (not promoted).
 
     ``keep_sample``: also return the labels and projections of up to this many images (for the report).
     """
-    from pyspark.sql import functions as F
-
     if k is not None and variance is not None:
         raise PcaError("give k or a variance target, not both")
-    target = None if k is not None else (variance or PCA_VARIANCE)
     started = time.perf_counter()
     with spark_fs.readable(spark, join_uri(store, FEATURES_DIR)) as features_dir:
-        rows = read_dataset(spark, features_dir)
-        if rows is None:
-            raise PcaError(f"no features in {store}: nothing to fit on")
-        model_version = newest_model_version(rows)
-        rows = rows.filter(F.col("model_version") == model_version).dropDuplicates(["image_id"])
-        if sample_cap is not None:
-            rows = rows.orderBy(F.xxhash64("image_id")).limit(sample_cap)
-        rows = rows.select("image_id", PARTITION_COLUMN, "label", "features").cache()
+        rows, model_version = _fit_rows(spark, features_dir, store, sample_cap)
         try:
-            images = rows.count()
-            needed = max(min_images, MIN_IMAGES_PER_COMPONENT * (k or 1))
-            if images < needed:
-                raise PcaError(
-                    f"the store has {images} distinct images for {model_version}: at least {needed} are "
-                    "needed to fit a basis (lower --min-images only for a first, small corpus)"
-                )
-            dim = len(rows.select("features").first()[0])
-            if k is not None and not 1 <= k <= dim:
-                raise PcaError(f"k must be between 1 and the feature dimension {dim}, got {k}")
-            batches = sorted(r[0] for r in rows.select(PARTITION_COLUMN).distinct().collect())
+            fitted_on = _check_size(rows, model_version, k, min_images)
             spectrum = fit_spectrum(rows, solver=solver)
             sample = rows.select("label", "features").limit(keep_sample).toPandas() if keep_sample else None
         finally:
             rows.unpersist()
-    chosen = k if k is not None else choose_k(spectrum.ratios, target)
-    if not enough_images(images, chosen, min_images):
+    chosen = k if k is not None else choose_k(spectrum.ratios, variance or PCA_VARIANCE)
+    if not enough_images(fitted_on["images"], chosen, min_images):
         raise PcaError(
-            f"{images} images cannot support k={chosen} components (at least {MIN_IMAGES_PER_COMPONENT} "
-            "per component): lower --pca-variance or give a smaller --pca-k"
+            f"{fitted_on['images']} images cannot support k={chosen} components (at least "
+            f"{MIN_IMAGES_PER_COMPONENT} per component): lower --pca-variance or give a smaller --pca-k"
         )
-    fitted_at = datetime.now(UTC)
-    ratios = [float(v) for v in spectrum.ratios[:chosen]]
-    version = registry.Version(
-        name=registry.new_version_name(registry.PCA_KIND, f"k{chosen}", fitted_at),
-        kind=registry.PCA_KIND,
-        fitted_at=registry.now_iso(),
-        model_version=model_version,
-        info={
-            "k": chosen,
-            "explained_variance_ratio": ratios,
-            "cumulative_explained_variance": float(np.sum(ratios)),
-            "spectrum": [float(v) for v in spectrum.ratios],
-            "solver": solver,
-            "fit_seconds": round(time.perf_counter() - started, 3),
-            "fitted_on": {
-                "images": images,
-                "batches": batches,
-                "batch_count": len(batches),
-                "store": store,
-                "sample_cap": sample_cap,
-            },
-        },
-    )
-    components = np.ascontiguousarray(spectrum.components[:, :chosen])
-    uri = registry.save_version(model_dir, version, {"components": components})
-    basis = Basis(version.name, components, model_version, tuple(ratios))
-    fit = StoreFit(basis, uri, version, spectrum)
+    fitted_on.update(store=store, sample_cap=sample_cap)
+    fit = _save(model_dir, spectrum, chosen, model_version, solver, time.perf_counter() - started, fitted_on)
     if sample is not None and len(sample):
         fit.sample_labels = list(sample["label"])
         fit.sample_xy = np.stack(sample["features"].to_numpy()) @ spectrum.components[:, :2]
     return fit
+
+
+def _fit_rows(spark: Any, features_dir: str, store: str, sample_cap: int | None) -> tuple[Any, str]:
+    """The cached rows to fit on (newest CNN only, one per image id, optionally a sample) and that CNN."""
+    from pyspark.sql import functions as F
+
+    rows = read_dataset(spark, features_dir)
+    if rows is None:
+        raise PcaError(f"no features in {store}: nothing to fit on")
+    model_version = newest_model_version(rows)
+    rows = rows.filter(F.col("model_version") == model_version).dropDuplicates(["image_id"])
+    if sample_cap is not None:
+        rows = rows.orderBy(F.xxhash64("image_id")).limit(sample_cap)
+    return rows.select("image_id", PARTITION_COLUMN, "label", "features").cache(), model_version
+
+
+def _check_size(rows: Any, model_version: str, k: int | None, min_images: int) -> dict[str, Any]:
+    """Refuse too few images for the minimum (or for ``k``); returns what the fit is on."""
+    images = rows.count()
+    needed = max(min_images, MIN_IMAGES_PER_COMPONENT * (k or 1))
+    if images < needed:
+        raise PcaError(
+            f"the store has {images} distinct images for {model_version}: at least {needed} are "
+            "needed to fit a basis (lower --min-images only for a first, small corpus)"
+        )
+    dim = len(rows.select("features").first()[0])
+    if k is not None and not 1 <= k <= dim:
+        raise PcaError(f"k must be between 1 and the feature dimension {dim}, got {k}")
+    batches = sorted(r[0] for r in rows.select(PARTITION_COLUMN).distinct().collect())
+    return {"images": images, "batches": batches, "batch_count": len(batches)}
+
+
+def _save(
+    model_dir: str,
+    spectrum: Spectrum,
+    k: int,
+    model_version: str,
+    solver: str,
+    seconds: float,
+    fitted_on: dict[str, Any],
+) -> StoreFit:
+    """Save the first ``k`` components as a new registry version."""
+    ratios = [float(v) for v in spectrum.ratios[:k]]
+    version = registry.Version(
+        name=registry.new_version_name(registry.PCA_KIND, f"k{k}", datetime.now(UTC)),
+        kind=registry.PCA_KIND,
+        fitted_at=registry.now_iso(),
+        model_version=model_version,
+        info={
+            "k": k,
+            "explained_variance_ratio": ratios,
+            "cumulative_explained_variance": float(np.sum(ratios)),
+            "spectrum": [float(v) for v in spectrum.ratios],
+            "solver": solver,
+            "fit_seconds": round(seconds, 3),
+            "fitted_on": fitted_on,
+        },
+    )
+    components = np.ascontiguousarray(spectrum.components[:, :k])
+    uri = registry.save_version(model_dir, version, {"components": components})
+    return StoreFit(Basis(version.name, components, model_version, tuple(ratios)), uri, version, spectrum)
 
 
 @dataclass
