@@ -61,9 +61,9 @@ def _run_info(path: Path, results: dict[str, Any]) -> dict[str, Any]:
     """What identifies a run and the machine's state during it."""
     sweep = results.get("batch_sizes", {})
 
-    def whole(n: str) -> float | None:
+    def job(n: str, key: str) -> float | None:
         run = sweep.get(n)
-        return run["result"].get("whole_process_seconds") if run and run.get("ok") else None
+        return run["result"].get(key) if run and run.get("ok") else None
 
     small = results.get("runs", {}).get("small", {})
     ours = small.get("ours", {}).get("result", {}) if small.get("ours", {}).get("ok") else {}
@@ -73,12 +73,15 @@ def _run_info(path: Path, results: dict[str, Any]) -> dict[str, Any]:
         "total_seconds": results.get("total_seconds"),
         "load_average_start": results.get("load_average_start"),
         "load_average_end": results.get("load_average_end"),
-        # Absolute figures of the same run, for reading the ratios (noisy: the machine is shared).
+        # Absolute figures of the same run, for reading the ratios. Wall times follow the shared
+        # machine's load; CPU-seconds (the process tree's own work) much less so.
         "absolute": {
-            "empty job, whole process s": whole("0"),
-            "10-image job, whole process s": whole("10"),
+            "empty job, whole process s": job("0", "whole_process_seconds"),
+            "10-image job, whole process s": job("10", "whole_process_seconds"),
+            "empty job, CPU-s": job("0", "cold_cpu_seconds"),
+            "10-image job, CPU-s": job("10", "cold_cpu_seconds"),
             "small: ours whole process s": ours.get("whole_process_seconds"),
-            "small: ours batch run s": ours.get("seconds"),
+            "small: ours CPU-s": ours.get("cold_cpu_seconds"),
             "small: ours warm features phase s": ours.get("warm_features_phase_seconds"),
             "small: PCA k of the basis": ours.get("pca_k") or _old_basis_k(ours),
         },
@@ -111,13 +114,12 @@ def compare(old: list[tuple[Path, dict]], new: list[tuple[Path, dict]]) -> dict[
             "runs_overlap": overlaps(olds, news),
             "verdict": verdict(improvement),
         }
-    return {
-        "runs": {
-            "old": [_run_info(p, r) for p, r in old],
-            "new": [_run_info(p, r) for p, r in new],
-        },
-        "ratios": ratios,
+    runs = {"old": [_run_info(p, r) for p, r in old], "new": [_run_info(p, r) for p, r in new]}
+    absolute = {
+        name: {tree: mean([r["absolute"][name] for r in runs[tree]]) for tree in ("old", "new")}
+        for name in (runs["old"] or runs["new"])[0]["absolute"]
     }
+    return {"runs": runs, "ratios": ratios, "absolute_means": absolute}
 
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
@@ -149,6 +151,15 @@ def markdown(comparison: dict[str, Any], title: str, notes: str = "") -> str:
         "",
         "change: how much better (+) or worse (−) the new mean is than the old one, in the ratio's own "
         "direction (↑: higher is better, ↓: lower is better).",
+    ]
+    lines += [
+        "",
+        "| absolute figure (mean of the runs) | old | new |",
+        "|---|---:|---:|",
+        *[
+            f"| {name} | {_fmt(v['old'], '.2f')} | {_fmt(v['new'], '.2f')} |"
+            for name, v in comparison["absolute_means"].items()
+        ],
         "",
         "| run | started (UTC) | total s | load average at start (1/5/15 min) | at end |"
         + "".join(f" {k} |" for k in runs["old"][0]["absolute"]),

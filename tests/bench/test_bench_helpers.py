@@ -158,5 +158,7 @@ def test_compare_puts_both_trees_side_by_side():
     assert reference["old"] == [3.0, 3.2] and reference["new_mean"] == 3.4
     assert reference["verdict"] == "not worse"
     assert out["ratios"]["10-image job / empty job"]["verdict"] == "worse by 7.7%"
+    assert out["absolute_means"]["empty job, whole process s"] == {"old": 10.0, "new": 10.0}
+    assert out["absolute_means"]["10-image job, CPU-s"] == {"old": None, "new": None}
     table = markdown(out, "t")
     assert "| old 1 | t1 |" in table and table.index("| new 1 | t2 |") < table.index("| old 2 | t3 |")
