@@ -188,12 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="writes <out>.json and <out>.md")
     parser.add_argument("--title", default="Old vs new code: ratios of interleaved benchmark runs")
     parser.add_argument("--notes", type=Path, help="a Markdown file of notes placed under the title")
+    parser.add_argument(
+        "--supplementary", type=Path, help="a JSON file of other measurements, kept under 'supplementary'"
+    )
     parser.add_argument("--old-label", default="old")
     parser.add_argument("--new-label", default="new")
     args = parser.parse_args(argv)
     old = [(p, json.loads(p.read_text())) for p in args.old]
     new = [(p, json.loads(p.read_text())) for p in args.new]
     comparison = {"old_code": args.old_label, "new_code": args.new_label, **compare(old, new)}
+    if args.supplementary:
+        comparison["supplementary"] = json.loads(args.supplementary.read_text())
     notes = args.notes.read_text() if args.notes else ""
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(comparison, indent=2) + "\n")
