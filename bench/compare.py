@@ -19,6 +19,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench.report import limit_ips
+
 #: Ratios where a smaller value is the better one (a job's cost relative to an empty job's).
 LOWER_IS_BETTER = ("/ empty job",)
 
@@ -80,6 +82,8 @@ def _run_info(path: Path, results: dict[str, Any]) -> dict[str, Any]:
             "10-image job, whole process s": job("10", "whole_process_seconds"),
             "empty job, CPU-s": job("0", "cold_cpu_seconds"),
             "10-image job, CPU-s": job("10", "cold_cpu_seconds"),
+            "small: model alone img/s (mean of 1 and 1')": limit_ips(results.get("runs", {}), "small"),
+            "small: ours batch run img/s": ours.get("images_per_second"),
             "small: ours whole process s": ours.get("whole_process_seconds"),
             "small: ours CPU-s": ours.get("cold_cpu_seconds"),
             "small: ours warm features phase s": ours.get("warm_features_phase_seconds"),
