@@ -4,7 +4,8 @@ Measured here (``bench/results/<date>.json``): the whole-process seconds of an e
 cost a job pays before its first image: Python, Spark, the model payload, the batch's bookkeeping)
 and the vCPU-seconds each further image costs ((job of N images - empty job) x cores / N). Assumed
 (documented, not measurable without AWS): EMR Serverless worker provisioning, list prices, the
-regional uplift. ``python -m bench.cost bench/results/<date>.json`` prints the tables.
+regional uplift. ``python -m bench.cost [bench/results/<date>.json]`` prints the tables (default: the
+newest full run's results in bench/results).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,11 +153,28 @@ def window_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path)
-    args = parser.parse_args()
-    results = json.loads(args.results.read_text())
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: A full run's results file (``python -m bench``), not an experiment's (``<date>-int8.json``, ...).
+FULL_RUN = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
+
+
+def newest_results(folder: Path = RESULTS_DIR) -> Path:
+    """The newest ``<date>.json`` of ``folder``."""
+    runs = sorted(p for p in folder.iterdir() if FULL_RUN.match(p.name))
+    if not runs:
+        raise FileNotFoundError(f"no <date>.json results in {folder}: run python -m bench first")
+    return runs[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "results", type=Path, nargs="?", help="a full run's results (default: the newest in bench/results)"
+    )
+    args = parser.parse_args(argv)
+    path = args.results or newest_results()
+    print(f"From {path}:\n")
+    results = json.loads(path.read_text())
     print(batch_table(results))
     print(batch_table(results, "large"))
     print(window_table(results))

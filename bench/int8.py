@@ -8,14 +8,17 @@ On the shared Fruits-360 sample (or data/sample when it is absent), every image 
 - peak RSS of a child process that builds one extractor and runs a few images (and of one without a
   model, the baseline);
 - per-image cosine similarity of the int8 features to the fp32 ones;
-- downstream accuracy (Training -> Test): the pipeline run once per precision, then the project's
-  classifier training (``spark_app.classifier.train``: logistic regression, and its 1-NN baseline).
+- downstream accuracy (Training -> Test): the feature job run once per precision (features only: no
+  basis is promoted in its store), then the project's classifier training
+  (``spark_app.models.classifier.train``: logistic regression, and its 1-NN baseline).
 
 Writes ``bench/results/<date>-int8.json`` and ``.md``; docs/int8.md discusses the numbers.
+``python -m bench.int8 [--source DIR] [--results-dir DIR]``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -28,16 +31,20 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets import REPO_ROOT, sample_images, sample_root
-from spark_app.backends import LITERT, FeatureExtractor, build_extractor
-from spark_app.classifier_math import nearest_neighbour_predictions
 from spark_app.core.decode import decode_image, preprocess
-from spark_app.model_payload import FP32, INT8, PRECISIONS, prepare_payload
-from spark_app.weights import (
-    DEFAULT_WEIGHTS,
+from spark_app.core.metrics import nearest_neighbour_predictions
+from spark_app.core.model import (
+    FP32,
+    INT8,
+    LITERT,
     PINNED_LITERT_INT8_NAME,
     PINNED_LITERT_NAME,
     PINNED_WEIGHTS_SHA256,
+    PRECISIONS,
+    FeatureExtractor,
+    build_extractor,
 )
+from spark_app.models.weights import DEFAULT_WEIGHTS, prepare_payload
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MODEL_FILES = {FP32: PINNED_LITERT_NAME, INT8: PINNED_LITERT_INT8_NAME}
@@ -95,10 +102,10 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     }
 
 
-def peak_rss_mb(precision: str) -> float:
+def peak_rss_mb(precision: str, source: Path) -> float:
     """Peak RSS (MB) of a child that builds the ``precision`` extractor and runs a few images."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.int8", "--rss", precision],
+        [sys.executable, "-m", "bench.int8", "--rss", precision, "--source", str(source)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -107,13 +114,13 @@ def peak_rss_mb(precision: str) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def rss_child(precision: str) -> int:
+def rss_child(precision: str, source: Path) -> int:
     """``--rss PRECISION|none``: print this process's peak RSS in MB after running a few images.
 
     Reads ``VmHWM`` (this program's own high-water mark): ``ru_maxrss`` would carry the parent's, which
     forked this child while it held every decoded image.
     """
-    pixels = decode_all(sample_images(sample_root())[:RSS_IMAGES])
+    pixels = decode_all(sample_images(source)[:RSS_IMAGES])
     if precision != NO_MODEL:
         extractor(precision).extract(preprocess(pixels))
     status = Path("/proc/self/status").read_text()
@@ -140,10 +147,10 @@ def nearest_neighbour_agreement(paths: list[Path], features: dict[str, np.ndarra
 
 def accuracy(source: Path, work: Path) -> dict[str, dict[str, float]]:
     """Per precision: the pipeline's features of the sample, then the project's classifier training."""
-    from spark_app import classifier
     from spark_app.job.config import RunConfig
-from spark_app.job.run import run
+    from spark_app.job.run import run
     from spark_app.job.session import build_session
+    from spark_app.models import classifier
 
     spark = build_session("bench-int8", master="local[*]", arrow_batch_rows=32)
     results = {}
@@ -187,10 +194,24 @@ def decide(results: dict) -> dict[str, object]:
     return {"accuracy_drop_points": drops, "faster": faster, "adopt_int8_as_default": adopt}
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.int8", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="images under Training/ and Test/ (default: the shared Fruits-360 sample, else data/sample)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="default bench/results")
+    parser.add_argument("--rss", choices=(NO_MODEL, *PRECISIONS), help=argparse.SUPPRESS)  # the RSS child
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--rss"]:
-        return rss_child(argv[1])
-    source = sample_root()
+    args = parse_args(argv)
+    source = args.source or sample_root()
+    if args.rss:
+        return rss_child(args.rss, source)
     paths = sample_images(source)
     pixels = decode_all(paths)
     features, seconds, ratios = timed_features(pixels)
@@ -210,22 +231,22 @@ def main(argv: list[str]) -> int:
             "chunk_ratio_median": round(float(np.median(ratios)), 3),
             "chunk_ratio_p5_p95": [round(float(np.percentile(ratios, q)), 3) for q in (5, 95)],
         },
-        "peak_rss_mb": {p: peak_rss_mb(p) for p in (NO_MODEL, *PRECISIONS)},
+        "peak_rss_mb": {p: peak_rss_mb(p, source) for p in (NO_MODEL, *PRECISIONS)},
         "cosine_int8_vs_fp32": cosine_stats(features[FP32], features[INT8]),
         "nearest_neighbour_direct": nearest_neighbour_agreement(paths, features),
     }
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as work:
         results["accuracy"] = accuracy(source, Path(work))
     results["decision"] = decide(results)
-    write(results)
+    write(results, args.results_dir)
     return 0
 
 
-def write(results: dict) -> None:
+def write(results: dict, results_dir: Path = RESULTS_DIR) -> None:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"{date}-int8.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    (RESULTS_DIR / f"{date}-int8.md").write_text(report(results, date))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{date}-int8.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (results_dir / f"{date}-int8.md").write_text(report(results, date))
     print(report(results, date), flush=True)
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_app.backends import LITERT, build_extractor
 from spark_app.core.decode import decode_image, preprocess
-from spark_app.features import DEFAULT_BATCH_SIZE
-from spark_app.model_payload import prepare_payload
-from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
+from spark_app.core.defaults import BATCH_SIZE
+from spark_app.core.model import LITERT, build_extractor
+from spark_app.models.weights import DEFAULT_WEIGHTS, expected_sha256, prepare_payload
 
 MAX_DISTINCT = 2000
 MIN_TIMED_IMAGES = 2000  # small datasets are cycled so that the timing is not noise
@@ -108,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, type=Path)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--result", required=True, type=Path)
     args = parser.parse_args()
     result = measure(args.input, args.processes, args.batch_size)

@@ -1,10 +1,12 @@
 """Profile of the PCA fit: where pyspark.ml PCA spends its time, and a cheaper equivalent.
 
 On ``n`` x 1280 float vectors (random, or the features Parquet of a run), times:
-``PCA(k=1280).fit`` (what the pipeline does), ``PCA(k=100).fit`` (the reference), the same
-fit on 300 rows (its fixed cost), NumPy covariance + ``eigh`` of the same data, and the
-transform + Parquet write. pyspark.ml PCA decomposes the full 1280 x 1280 covariance on the
-driver whatever k is; without native LAPACK (netlib falls back to pure Java) that is slow.
+``PCA(k=1280).fit`` (the ``spark`` solver of ``pca fit``), ``PCA(k=100).fit`` (the reference), the
+same fit on 300 rows (its fixed cost), the pipeline's own ``native`` solver
+(``spark_app.models.pca.fit_spectrum``: distributed X^T X + LAPACK ``eigh``, what ``fit_over_store``
+runs), NumPy covariance + ``eigh`` of the same data on the driver, and the transform + Parquet write.
+pyspark.ml PCA decomposes the full 1280 x 1280 covariance on the driver whatever k is; without native
+LAPACK (netlib falls back to pure Java) that is slow.
 
 ``python -m bench.pca_probe --rows 10000 --result OUT.json [--features PARQUET_DIR]``
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +39,9 @@ def measure(rows: int, features: Path | None, vector_api: bool = False) -> dict[
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import SparkSession
 
+    from spark_app.models.pca import NATIVE, fit_spectrum
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the native fit runs NumPy in Python workers
     builder = (
         SparkSession.builder.master("local[*]")
         .appName("bench-pca-probe")
@@ -54,6 +61,9 @@ def measure(rows: int, features: Path | None, vector_api: bool = False) -> dict[
             frame = spark.createDataFrame([(row.tolist(),) for row in data], "features array<float>")
         vectors = frame.select(array_to_vector("features").alias("v")).cache()
         n = vectors.count()
+        arrays = frame.select("features").cache()
+        arrays.count()
+        _, native_fit = _timed(lambda: fit_spectrum(arrays, solver=NATIVE))
         full_model, full = _timed(lambda: PCA(k=DIM, inputCol="v", outputCol="p").fit(vectors))
         k100_model, k100 = _timed(lambda: PCA(k=100, inputCol="v", outputCol="p").fit(vectors))
         with tempfile.TemporaryDirectory() as tmp:
@@ -82,6 +92,7 @@ def measure(rows: int, features: Path | None, vector_api: bool = False) -> dict[
         "pyspark_pca_fit_k1280_seconds": full,
         "pyspark_pca_fit_k100_seconds": k100,
         f"pyspark_pca_fit_k1280_on_{FEW_ROWS}_rows_seconds": few_fit,
+        "pipeline_native_fit_seconds": native_fit,
         "numpy_covariance_seconds": covariance,
         "numpy_eigh_seconds": eigh,
         "numpy_covariance_plus_eigh_seconds": round(covariance + eigh, 3),

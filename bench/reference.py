@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from spark_app.weights import DEFAULT_WEIGHTS
+from spark_app.models.weights import DEFAULT_WEIGHTS
 
 REPARTITION = 20
 MAX_RECORDS_PER_BATCH = 1024

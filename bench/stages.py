@@ -1,9 +1,10 @@
 """Profile: where a Python worker of this project's pipeline spends its time, without Spark.
 
 In one process with the default LiteRT extractor (1 thread, as each pipeline worker has),
-times each stage of :func:`spark_app.features.extract_frame` on the dataset's files: read,
-decode (``decode_image``), preprocess, sha256 (image id), inference; then the whole
-``extract_frame`` on the same 32-row frames, and a cProfile of it (top functions by own time).
+times each stage of :func:`spark_app.job.extract.extract_batch` (the worker's read, then the core's
+``extract_contents``) on the dataset's files: read, decode (``decode_image``), preprocess, sha256
+(image id), inference; then the whole ``extract_batch`` on the same 32-row frames, and a cProfile of
+it (top functions by own time).
 
 ``python -m bench.stages --input DIR --images N --result OUT.json``
 """
@@ -23,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spark_app.backends import LITERT, build_extractor
 from spark_app.core.decode import decode_image, preprocess
-from spark_app.features import DEFAULT_BATCH_SIZE, ExtractSettings, extract_frame
+from spark_app.core.defaults import BATCH_SIZE
 from spark_app.core.labels import label_from_relative_path
-from spark_app.model_payload import prepare_payload
+from spark_app.core.model import LITERT, build_extractor
+from spark_app.job.extract import ExtractSettings, extract_batch
+from spark_app.models.weights import DEFAULT_WEIGHTS, expected_sha256, prepare_payload
 from spark_app.store.objects import read_bytes
-from spark_app.weights import DEFAULT_WEIGHTS, expected_sha256
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -51,8 +52,8 @@ def _top_functions(profile: cProfile.Profile, limit: int = 12) -> list[dict[str,
     return sorted(rows, key=lambda r: r["own_s"], reverse=True)[:limit]
 
 
-def measure(root: Path, n: int, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, object]:
-    """Per-image stage timings (ms) and the extract_frame overhead on ``n`` files."""
+def measure(root: Path, n: int, batch_size: int = BATCH_SIZE) -> dict[str, object]:
+    """Per-image stage timings (ms) and the extract_batch overhead on ``n`` files."""
     files = sorted(p for p in root.rglob("*") if p.is_file())[:n]
     payload = prepare_payload(DEFAULT_WEIGHTS, expected_sha256(DEFAULT_WEIGHTS, None), LITERT, 1)
     extractor = build_extractor(payload)
@@ -88,12 +89,12 @@ def measure(root: Path, n: int, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[st
     settings = ExtractSettings(batch_size=batch_size)
     t0 = time.perf_counter()
     for start in range(0, len(frame), batch_size):
-        extract_frame(frame.iloc[start : start + batch_size], extractor, settings)
-    extract_frame_ms = (time.perf_counter() - t0) * 1000 / len(frame)
+        extract_batch(frame.iloc[start : start + batch_size], extractor, settings)
+    extract_batch_ms = (time.perf_counter() - t0) * 1000 / len(frame)
     profile = cProfile.Profile()
     profile.enable()
     for start in range(0, len(frame), batch_size):
-        extract_frame(frame.iloc[start : start + batch_size], extractor, settings)
+        extract_batch(frame.iloc[start : start + batch_size], extractor, settings)
     profile.disable()
 
     stage_ms = {key: _ms(values) for key, values in timings.items()}
@@ -103,9 +104,9 @@ def measure(root: Path, n: int, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[st
         "images": len(files),
         "stage_ms_per_image": stage_ms,
         "sum_of_stages_ms": round(sum_of_stages, 3),
-        "extract_frame_ms_per_image": round(extract_frame_ms, 3),
-        "one_core_images_per_second": round(1000 / extract_frame_ms, 2),
-        "inference_share": round(inference_ms / extract_frame_ms, 4),
+        "extract_batch_ms_per_image": round(extract_batch_ms, 3),
+        "one_core_images_per_second": round(1000 / extract_batch_ms, 2),
+        "inference_share": round(inference_ms / extract_batch_ms, 4),
         "cprofile_top_own_time": _top_functions(profile),
     }
 

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from bench.cost import Measured, Sizing, executors_for, job_cost
 from bench.measure import RssSampler, classify, tree_cpu_seconds
 from bench.report import Target, cpu_seconds_per_image, ratios, targets
@@ -74,3 +76,89 @@ def test_sampler_sees_this_process():
 
 def test_tree_cpu_counts_this_process_at_least():
     assert tree_cpu_seconds(os.getpid()) >= sum(os.times()[:2]) - 0.05
+
+
+def test_features_phase_is_the_single_pass_of_the_run_since_its_start():
+    from bench.ours import features_phase
+
+    events = [
+        (1.0, "300 files in 4 partitions; litert, m"),
+        (3.0, "features: 300 images, 0 errors (one pass)"),  # the cold run
+        (10.0, "batch bench: listing x"),
+        (11.5, "300 files in 4 partitions; litert, m"),
+        (12.0, "answers: nothing"),
+        (13.75, "features: 300 images, 0 errors (one pass)"),  # the warm run
+    ]
+    assert features_phase(events, 0.0) == 2.0
+    assert features_phase(events, 10.0) == 2.25
+    assert features_phase(events, 14.0) is None  # no run since
+    assert features_phase(events[:4], 10.0) is None  # a run that never logged its end
+
+
+def test_basis_line_says_how_the_basis_was_made():
+    from bench.report import basis_line
+
+    basis = {
+        "version": "pca-k278-x",
+        "k": 278,
+        "explained_variance": 0.9501,
+        "variance_target": 0.95,
+        "k_capped": None,
+        "images": 1900,
+        "fit_seconds": 9.8,
+    }
+    line = basis_line({"ok": True, "result": {"images": 2000, "basis": basis}})
+    assert "k=278" in line and "95.0%" in line and "1,900 distinct" in line and "9.8 s" in line
+    assert "capped" not in line
+    assert basis_line(None) is None
+    assert "not fitted" in basis_line({"ok": False, "result": {}})
+
+
+def test_cost_reads_the_newest_full_run_by_default(tmp_path):
+    from bench.cost import newest_results
+
+    (tmp_path / "runs").mkdir()
+    for name in ("2026-11-23.json", "2026-12-02.json", "2026-12-09-int8.json", "2026-12-10.md"):
+        (tmp_path / "runs" / name).write_text("{}")
+    assert newest_results(tmp_path / "runs").name == "2026-12-02.json"
+    with pytest.raises(FileNotFoundError):
+        newest_results(tmp_path)
+
+
+def test_compare_verdicts_follow_each_ratio_direction():
+    from bench.compare import change, higher_is_better, mean, overlaps, verdict
+
+    assert higher_is_better("small: ours / reference (batch run)")
+    assert not higher_is_better("10-image job / empty job (whole process)")
+    assert mean([1.0, None, 2.0]) == 1.5 and mean([None]) is None
+    assert change(2.0, 2.2, True) == 0.1 and change(2.0, 2.2, False) == -0.1
+    assert verdict(0.0) == "not worse" and verdict(-0.034) == "worse by 3.4%"
+    assert verdict(None) == "not measured"
+    assert overlaps([1.0, 1.2], [1.1, 1.3]) and not overlaps([1.0, 1.1], [1.2, 1.3])
+
+
+def test_compare_puts_both_trees_side_by_side():
+    from pathlib import Path
+
+    from bench.compare import compare, markdown
+
+    def results(started, ratio, empty):
+        return {
+            "started_at": started,
+            "load_average_start": [2.0, 2.0, 2.0],
+            "load_average_end": [2.5, 2.0, 2.0],
+            "ratios": {"small: ours / reference (batch run)": ratio, "10-image job / empty job": empty},
+            "batch_sizes": {"0": _run(whole_process_seconds=10.0)},
+        }
+
+    old = [(Path("o1"), results("t1", 3.0, 1.3)), (Path("o2"), results("t3", 3.2, 1.3))]
+    new = [(Path("n1"), results("t2", 3.3, 1.4)), (Path("n2"), results("t4", 3.5, 1.4))]
+    out = compare(old, new)
+    reference = out["ratios"]["small: ours / reference (batch run)"]
+    assert reference["old"] == [3.0, 3.2] and reference["new_mean"] == 3.4
+    assert reference["verdict"] == "not worse"
+    assert out["ratios"]["10-image job / empty job"]["verdict"] == "worse by 7.7%"
+    assert out["absolute_means"]["empty job, whole process s"] == {"old": 10.0, "new": 10.0}
+    assert out["absolute_means"]["10-image job, CPU-s"] == {"old": None, "new": None}
+    table = markdown(out, "t")
+    assert "| old 1 | t1 |" in table and table.index("| new 1 | t2 |") < table.index("| old 2 | t3 |")
