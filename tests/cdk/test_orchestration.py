@@ -116,6 +116,8 @@ def test_spark_submit_parameters_follow_the_props() -> None:
         "spark.dynamicAllocation.initialExecutors=3",
         "spark.dynamicAllocation.minExecutors=0",
         "spark.dynamicAllocation.maxExecutors=15",  # (64 - 1) // 4
+        "spark.dynamicAllocation.schedulerBacklogTimeout=30s",
+        "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout=5s",
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/opt/python",
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=/opt/python",
         "spark.executorEnv.PYSPARK_PYTHON=/opt/python",
@@ -197,7 +199,7 @@ def test_the_feature_pipeline_follows_the_props() -> None:
     assert machine["Properties"]["StateMachineName"] == "batches"
     task = _definition(machine)["States"]["RunFeatureJob"]
     assert task["Parameters"]["ExecutionTimeoutMinutes"] == 45
-    assert task["TimeoutSeconds"] == (45 + 30) * 60
+    assert task["TimeoutSeconds"] == (45 + 45 + 30) * 60  # queue + execution + start
     assert [r["ErrorEquals"] for r in task["Retry"]] == [
         ["EMRServerless.ThrottlingException", "EMRServerless.InternalServerException"]
     ]  # no retry of a failed run when job_failure_retries is 0
@@ -223,7 +225,12 @@ def test_the_refit_follows_the_props() -> None:
     states = _definition(machine)["States"]
     jobs = [k for k, v in states.items() if v["Type"] == "Task" and "emr-serverless" in v["Resource"]]
     assert jobs == ["FitPca", "PromotePca", "BackfillPca"]  # no classifier steps
-    assert states["FitPca"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-2:] == [
+    for job in jobs:  # every job gets the stack's region explicitly
+        assert states[job]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-2:] == [
+            "--region",
+            "eu-west-3",
+        ]
+    assert states["FitPca"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-4:-2] == [
         "--min-images",
         "50",
     ]
