@@ -163,10 +163,9 @@ def _extraction(spark: Any, prepared: PreparedRun, builds: Any, recorder: Outcom
     fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, prepared.heads, recorder)
     slots = task_slots(sc.getConf().get, sc.defaultParallelism)
     partitions = partition_count(len(items), slots, config.files_per_partition)
-    log.info(
-        f"{len(items)} files in {partitions} tasks ({slots} task slots at most); "
-        f"{payload.backend}, {payload.model_version}"
-    )
+    tasks = f"{partitions} task{'s' if partitions > 1 else ''}"
+    model = f"{payload.backend}, {payload.model_version}"
+    log.info(f"{len(items)} files in {tasks} ({slots} slots at most); {model}")
     listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
     return listing.mapInPandas(fn, EXTRACT_SCHEMA_DDL)
 
