@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_app.job.tasks import partition_count
+
 #: us-east-1, x86, on demand (https://aws.amazon.com/emr/pricing/, via the project's notes).
 VCPU_HOUR_USD = 0.052624
 GB_HOUR_USD = 0.0057785
@@ -41,8 +43,11 @@ class Sizing:
     max_executors: int = 15
     #: Worker provisioning before Spark starts (image pull, container): not measurable here.
     provisioning_s: float = 30.0
-    #: Dynamic allocation adds executors while this much work per executor is queued.
-    target_executor_s: float = 60.0
+    #: ``spark.dynamicAllocation.schedulerBacklogTimeout``: tasks must have waited this long before
+    #: Spark asks for more executors (the stack: 30 s; Spark's default: 1 s) ...
+    scale_out_after_s: float = 30.0
+    #: ... then it doubles its request every ``sustainedSchedulerBacklogTimeout`` (the stack: 5 s).
+    ramp_step_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,22 +68,56 @@ def measured(results: dict, dataset: str = "small") -> Measured:
     return Measured(round(empty, 2), round(marginal, 5), cores)
 
 
+@dataclass(frozen=True)
+class ScaleOut:
+    """How a job's work spreads: executors at the end, the processing time, and when the extra executors
+    (beyond the initial ones) start working (seconds into the processing)."""
+
+    executors: int
+    processing_s: float
+    extra_from_s: float
+
+
+def scale_out(images: int, m: Measured, sizing: Sizing) -> ScaleOut:
+    """Spark's dynamic allocation over the job's tasks (spark_app/job/tasks.py).
+
+    The initial executors start on the tasks; if tasks are still waiting after ``scale_out_after_s``,
+    Spark asks for one executor per ``executor_vcpu`` waiting tasks (at most ``max_executors``),
+    doubling its request every ``ramp_step_s``; they work once provisioned. Executors that would be
+    ready only after the initial ones finished are never counted (the request ends with the job).
+    """
+    work = images * m.vcpu_s_per_image  # vCPU-seconds
+    initial = sizing.initial_executors
+    alone_s = work / (initial * sizing.executor_vcpu)
+    if alone_s <= sizing.scale_out_after_s:
+        return ScaleOut(initial, alone_s, alone_s)
+    tasks = partition_count(images, sizing.max_executors * sizing.executor_vcpu)
+    waiting = math.ceil(tasks * (1 - sizing.scale_out_after_s / alone_s))
+    executors = min(sizing.max_executors, max(initial, initial + math.ceil(waiting / sizing.executor_vcpu)))
+    rounds = math.ceil(math.log2(executors - initial + 1))
+    ready_s = sizing.scale_out_after_s + sizing.ramp_step_s * max(0, rounds - 1) + sizing.provisioning_s
+    if executors == initial or alone_s <= ready_s:
+        return ScaleOut(initial, alone_s, alone_s)
+    rest = work - ready_s * initial * sizing.executor_vcpu
+    return ScaleOut(executors, ready_s + rest / (executors * sizing.executor_vcpu), ready_s)
+
+
 def executors_for(images: int, m: Measured, sizing: Sizing) -> int:
-    """Executors dynamic allocation ends up with: the initial ones, more while work is queued."""
-    one_executor_s = images * m.vcpu_s_per_image / sizing.executor_vcpu
-    wanted = math.ceil(one_executor_s / sizing.target_executor_s) if images else 0
-    return max(sizing.initial_executors, min(sizing.max_executors, max(1, wanted)))
+    """Executors dynamic allocation ends up with (:func:`scale_out`)."""
+    return scale_out(images, m, sizing).executors
 
 
 def job_cost(images: int, m: Measured, sizing: Sizing, uplift: float = EU_UPLIFT) -> dict[str, float]:
     """Latency and cost of one job: the driver runs from provisioning to the end, each executor from
     its provisioning to the end of the work, each at least a minute."""
-    executors = executors_for(images, m, sizing)
-    processing_s = images * m.vcpu_s_per_image / (sizing.executor_vcpu * executors)
+    spread = scale_out(images, m, sizing)
+    executors, processing_s = spread.executors, spread.processing_s
     driver_s = max(MINIMUM_SECONDS, sizing.provisioning_s + m.fixed_s + processing_s)
-    executor_s = max(MINIMUM_SECONDS, sizing.provisioning_s + processing_s)
-    vcpu_h = (sizing.driver_vcpu * driver_s + executors * sizing.executor_vcpu * executor_s) / 3600
-    gb_h = (sizing.driver_gb * driver_s + executors * sizing.executor_gb * executor_s) / 3600
+    initial_s = max(MINIMUM_SECONDS, sizing.provisioning_s + processing_s)
+    extra_s = max(MINIMUM_SECONDS, processing_s - spread.extra_from_s)
+    executor_s = sizing.initial_executors * initial_s + (executors - sizing.initial_executors) * extra_s
+    vcpu_h = (sizing.driver_vcpu * driver_s + sizing.executor_vcpu * executor_s) / 3600
+    gb_h = (sizing.driver_gb * driver_s + sizing.executor_gb * executor_s) / 3600
     usd = uplift * (vcpu_h * VCPU_HOUR_USD + gb_h * GB_HOUR_USD)
     return {
         "executors": executors,
@@ -94,10 +133,24 @@ def job_cost(images: int, m: Measured, sizing: Sizing, uplift: float = EU_UPLIFT
 THIS_STACK = "this stack: 1 vCPU/4 GB driver, 2 vCPU/4 GB executors, 1 initial"
 CONFIGURATIONS = {
     "EMR defaults: 4 vCPU/16 GB workers, 3 initial": Sizing(
-        driver_vcpu=4, driver_gb=16, executor_vcpu=4, executor_gb=16, initial_executors=3, max_executors=7
+        driver_vcpu=4,
+        driver_gb=16,
+        executor_vcpu=4,
+        executor_gb=16,
+        initial_executors=3,
+        max_executors=7,
+        scale_out_after_s=1.0,  # Spark's default backlog timeout
+        ramp_step_s=1.0,
     ),
     "until 2026-12-02: 2 vCPU/8 GB driver, 4 vCPU/8 GB executors, 1 initial": Sizing(
-        driver_vcpu=2, driver_gb=8, executor_vcpu=4, executor_gb=8, initial_executors=1, max_executors=7
+        driver_vcpu=2,
+        driver_gb=8,
+        executor_vcpu=4,
+        executor_gb=8,
+        initial_executors=1,
+        max_executors=7,
+        scale_out_after_s=1.0,
+        ramp_step_s=1.0,
     ),
     THIS_STACK: Sizing(),
 }

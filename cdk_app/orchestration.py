@@ -24,7 +24,16 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk_app._util import acknowledge, log_retention, nag_ref
-from cdk_app.orchestration_props import DriverSize, OrchestrationProps, RefitProps, SparkJobProps
+from cdk_app.orchestration_props import (
+    FAILED_RUN_RETRY_MINUTES,
+    RETRY_BACKOFF,
+    TRANSIENT_RETRY_ATTEMPTS,
+    TRANSIENT_RETRY_SECONDS,
+    DriverSize,
+    OrchestrationProps,
+    RefitProps,
+    SparkJobProps,
+)
 
 #: Optimized integration that starts a job run and waits for it to finish.
 START_JOB_RUN_SYNC = "arn:aws:states:::emr-serverless:startJobRun.sync"
@@ -54,7 +63,13 @@ def s3_uri(bucket: s3.IBucket, prefix: str) -> str:
     return f"s3://{bucket.bucket_name}/{prefix.rstrip('/')}"
 
 
-def spark_entry_arguments(props: OrchestrationProps, resources: JobResources) -> str:
+def region_arguments(region: str) -> list[str]:
+    """Every job's region, explicitly: nothing documents that EMR Serverless sets ``AWS_DEFAULT_REGION``
+    (the only variable botocore reads), and the job's clients would then have none."""
+    return ["--region", region]
+
+
+def spark_entry_arguments(props: OrchestrationProps, resources: JobResources, region: str) -> str:
     """The ``EntryPointArguments.$`` intrinsic: the spark_app CLI with the execution input filled in."""
     results, artifacts = resources.results, resources.artifacts
     literal = {
@@ -72,7 +87,9 @@ def spark_entry_arguments(props: OrchestrationProps, resources: JobResources) ->
         f"'--max-file-bytes', '{props.max_object_bytes}', "
         f"'--glue-database', '{props.glue_database}', "
         f"'--classifier', 'latest', '--classifier-dir', '{literal['classifier_dir']}', "
-        f"'--confidence-threshold', '{props.confidence_threshold}', '--answers', '{literal['answers']}')"
+        f"'--confidence-threshold', '{props.confidence_threshold}', '--answers', '{literal['answers']}', "
+        + ", ".join(f"'{argument}'" for argument in region_arguments(region))
+        + ")"
     )
 
 
@@ -147,6 +164,9 @@ def spark_submit_parameters(spark: SparkJobProps, *, artifacts_bucket: str, driv
             f"--conf spark.dynamicAllocation.initialExecutors={spark.initial_executors}",
             "--conf spark.dynamicAllocation.minExecutors=0",
             f"--conf spark.dynamicAllocation.maxExecutors={spark.max_executors}",
+            # Scale out only for a backlog that outlasts a worker's provisioning, then quickly.
+            f"--conf spark.dynamicAllocation.schedulerBacklogTimeout={spark.scale_out_after_seconds}s",
+            "--conf spark.dynamicAllocation.sustainedSchedulerBacklogTimeout=5s",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python}",
             f"--conf spark.executorEnv.PYSPARK_PYTHON={python}",
@@ -166,7 +186,6 @@ def emr_job_state(
     driver: DriverSize,
 ) -> sfn.CustomState:
     """A ``startJobRun.sync`` task running spark_app with ``arguments`` (an intrinsic, or a fixed list)."""
-    job_timeout = Duration.minutes(spark.job_timeout_minutes)
     artifacts_bucket = resources.artifacts.bucket_name
     args_key = "EntryPointArguments.$" if isinstance(arguments, str) else "EntryPointArguments"
     state = sfn.CustomState(
@@ -194,15 +213,16 @@ def emr_job_state(
             },
             # The job run's description (small) is kept next to the input.
             "ResultPath": JOB_RESULT_PATH,
-            # The job's own timeout plus time to queue and start.
-            "TimeoutSeconds": int(job_timeout.to_seconds()) + 30 * 60,
+            # The run's queue timeout + its execution timeout + time to start: a healthy run that
+            # queued behind another is never cancelled here before EMR Serverless would.
+            "TimeoutSeconds": int(Duration.minutes(spark.task_timeout_minutes).to_seconds()),
         },
     )
     state.add_retry(
         errors=TRANSIENT_ERRORS,
-        interval=Duration.seconds(30),
-        max_attempts=4,
-        backoff_rate=2,
+        interval=Duration.seconds(TRANSIENT_RETRY_SECONDS),
+        max_attempts=TRANSIENT_RETRY_ATTEMPTS,
+        backoff_rate=RETRY_BACKOFF,
         jitter_strategy=sfn.JitterType.FULL,
     )
     if spark.job_failure_retries:
@@ -210,9 +230,9 @@ def emr_job_state(
         # idempotent (a batch's partition is replaced; fits save new versions; promotion is conditional).
         state.add_retry(
             errors=["States.TaskFailed"],
-            interval=Duration.minutes(2),
+            interval=Duration.minutes(FAILED_RUN_RETRY_MINUTES),
             max_attempts=spark.job_failure_retries,
-            backoff_rate=2,
+            backoff_rate=RETRY_BACKOFF,
         )
     return state
 
@@ -272,9 +292,7 @@ class JobStateMachine(Construct):
             state_machine_name=state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=Duration.minutes(
-                len(jobs) * spark.job_timeout_minutes * (2 + spark.job_failure_retries) + 60
-            ),
+            timeout=Duration.minutes(spark.state_machine_timeout_minutes(len(jobs))),
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
@@ -343,7 +361,7 @@ class Orchestration(Construct):
             props.spark,
             resources,
             comment="Features, PCA projection, prediction and answers for one batch on EMR Serverless",
-            arguments=spark_entry_arguments(props, resources),
+            arguments=spark_entry_arguments(props, resources, Stack.of(self).region),
             name="$.batch_id",
             driver=props.spark.batch_driver,
         )
@@ -373,7 +391,7 @@ class Refit(Construct):
                 props.spark,
                 resources,
                 comment=comment,
-                arguments=arguments,
+                arguments=[*arguments, *region_arguments(Stack.of(self).region)],
                 name=f"States.Format('{{}}-{state_id.lower()}', $$.Execution.Name)",
                 driver=props.spark.refit_driver,
             )

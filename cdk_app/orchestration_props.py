@@ -7,6 +7,7 @@ their own jobs are asked to do.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -30,6 +31,12 @@ EMR_WORKER_MEMORY_GB: dict[int, tuple[int, int, int]] = {
     8: (16, 60, 4),
     16: (32, 120, 8),
 }
+
+#: Retries of a job state (cdk_app/orchestration.py applies them; the timeouts below account for them).
+#: Service errors (throttling, service-side faults): first wait, attempts, backoff rate.
+TRANSIENT_RETRY_SECONDS, TRANSIENT_RETRY_ATTEMPTS, RETRY_BACKOFF = 30, 4, 2
+#: A failed run: first wait before running it again (``job_failure_retries`` times).
+FAILED_RUN_RETRY_MINUTES = 2
 
 #: A Step Functions state machine name (1-80 characters).
 _STATE_MACHINE_NAME = r"[A-Za-z0-9_-]{1,80}"
@@ -106,12 +113,20 @@ class SparkJobProps:
     #: Executors a job starts with (EMR Serverless' default is 3): a small batch pays one executor's
     #: minute; dynamic allocation adds more while tasks queue. 1 to :attr:`max_executors`. Default 1.
     initial_executors: int = 1
+    #: Seconds tasks must have waited before dynamic allocation asks for more executors
+    #: (``spark.dynamicAllocation.schedulerBacklogTimeout``; then it doubles the request every 5 s).
+    #: About a worker's provisioning time: a backlog that clears sooner is not worth a new executor's
+    #: minute. Positive. Default 30.
+    scale_out_after_seconds: int = 30
     #: The application's vCPU cap (ProcessingProps): bounds ``maxExecutors``. Default 32.
     emr_max_vcpu: int = shared.EMR_MAX_VCPU
     #: The application's memory cap in GB (ProcessingProps). Default 128.
     emr_max_memory_gb: int = shared.EMR_MAX_MEMORY_GB
     #: ``ExecutionTimeoutMinutes`` of a job run. Positive. Default 120.
     job_timeout_minutes: int = shared.JOB_TIMEOUT_MINUTES
+    #: Minutes a job state waits beyond the run's queue and execution timeouts: the application's
+    #: automatic start and the workers' provisioning. Positive. Default 30.
+    job_start_margin_minutes: int = 30
     #: Retries of a failed job run (transient capacity/infrastructure errors). At least 0. Default 1.
     job_failure_retries: int = 1
     #: Days the state machines' CloudWatch logs are kept (rounded up to a CloudWatch period). Positive.
@@ -129,6 +144,8 @@ class SparkJobProps:
             "refit_driver_memory_gb",
             "refit_driver_memory_overhead_gb",
             "job_timeout_minutes",
+            "job_start_margin_minutes",
+            "scale_out_after_seconds",
             "log_retention_days",
         )
         if self.job_failure_retries < 0:
@@ -158,6 +175,29 @@ class SparkJobProps:
         return DriverSize(
             self.refit_driver_cores, self.refit_driver_memory_gb, self.refit_driver_memory_overhead_gb
         )
+
+    @property
+    def queue_timeout_minutes(self) -> int:
+        """How long a run may wait in the application's queue (the application's scheduler setting)."""
+        return shared.queue_timeout_minutes(self.job_timeout_minutes)
+
+    @property
+    def task_timeout_minutes(self) -> int:
+        """A job state's ``TimeoutSeconds``, in minutes: queue + execution + start margin.
+
+        A run may queue for the queue timeout (behind a refit, say) and then run for its execution
+        timeout: Step Functions must not cancel it before EMR Serverless would.
+        """
+        return self.queue_timeout_minutes + self.job_timeout_minutes + self.job_start_margin_minutes
+
+    def state_machine_timeout_minutes(self, jobs: int) -> int:
+        """A state machine of ``jobs`` job states in a row: every attempt of each (its full task timeout),
+        the retries' waits, and an hour for the rest (the failure alert)."""
+        waits_s = sum(TRANSIENT_RETRY_SECONDS * RETRY_BACKOFF**i for i in range(TRANSIENT_RETRY_ATTEMPTS))
+        retries = self.job_failure_retries
+        waits_s += sum(FAILED_RUN_RETRY_MINUTES * 60 * RETRY_BACKOFF**i for i in range(retries))
+        per_job = (1 + retries) * self.task_timeout_minutes + math.ceil(waits_s / 60)
+        return jobs * per_job + 60
 
     @property
     def max_executors(self) -> int:

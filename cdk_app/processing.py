@@ -18,6 +18,13 @@ from spark_app.core import schema
 
 DOCKERFILE_DIR = REPO_ROOT / "docker"
 DOCKERFILE = "emr-serverless.Dockerfile"
+#: The image's platform: the application's architecture (X86_64), and a single platform.
+IMAGE_PLATFORM = ecr_assets.Platform.LINUX_AMD64
+#: ``docker build --output``: one image with Docker v2 media types (application/vnd.docker.distribution.
+#: manifest.v2+json), never an OCI index. BuildKit's default provenance attestation (off in the pinned
+#: CDK CLI, which builds with BUILDX_NO_DEFAULT_ATTESTATIONS=1) or a containerd image store would push an
+#: index; Lambda refuses those (aws-cdk issue 31548) and EMR Serverless documents no support for them.
+IMAGE_OUTPUTS = ("type=image,oci-mediatypes=false",)
 #: Object actions of a prefix the job both reads and replaces (Parquet partitions, PCA versions).
 READ_WRITE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 #: Suffix of the empty marker objects EMRFS writes for directories (EMR Management Guide, EMRFS).
@@ -52,7 +59,8 @@ class Processing(Construct):
             "SparkImage",
             directory=str(DOCKERFILE_DIR),
             file=DOCKERFILE,
-            platform=ecr_assets.Platform.LINUX_AMD64,
+            platform=IMAGE_PLATFORM,
+            outputs=list(IMAGE_OUTPUTS),
         )
 
         self.application = emr.CfnApplication(

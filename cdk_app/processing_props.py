@@ -93,4 +93,4 @@ class ProcessingProps:
     @property
     def queue_timeout_minutes(self) -> int:
         """How long a run may wait in the queue: the job timeout, within EMR's 15-720 minutes."""
-        return max(15, min(720, self.job_timeout_minutes))
+        return shared.queue_timeout_minutes(self.job_timeout_minutes)

@@ -38,6 +38,20 @@ LOG_RETENTION_DAYS = 30
 MAX_OBJECT_BYTES = ingest_config.DEFAULT_MAX_OBJECT_BYTES
 #: ``ExecutionTimeoutMinutes`` of a Spark job run.
 JOB_TIMEOUT_MINUTES = 120
+#: EMR Serverless' limits of the application's queue timeout (SchedulerConfiguration, minutes).
+QUEUE_TIMEOUT_RANGE = (15, 720)
+
+
+def queue_timeout_minutes(job_timeout_minutes: int) -> int:
+    """How long a job run may wait in the application's queue: its execution timeout, within EMR's limits.
+
+    The application's scheduler (ProcessingProps) and the job states' timeouts (SparkJobProps) both
+    derive it here, from the same job timeout.
+    """
+    low, high = QUEUE_TIMEOUT_RANGE
+    return max(low, min(high, job_timeout_minutes))
+
+
 #: The EMR Serverless application's capacity cap (vCPU, GB): also bounds the jobs' executors.
 EMR_MAX_VCPU = 32
 EMR_MAX_MEMORY_GB = 128

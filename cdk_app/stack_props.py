@@ -46,6 +46,20 @@ class PipelineProps:
             if len(set(values.values())) > 1:
                 found = ", ".join(f"{where}: {value!r}" for where, value in values.items())
                 raise ConfigError(f"{name} must be the same in every construct's props ({found})")
+        self.check_timeouts()
+
+    def check_timeouts(self) -> None:
+        """Each job state must outlast what EMR Serverless allows a run: the application's queue timeout
+        plus the run's execution timeout (else a healthy run that queued is cancelled as timed out)."""
+        queue = self.processing.queue_timeout_minutes
+        for name, spark in (("orchestration", self.orchestration.spark), ("refit", self.refit.spark)):
+            allowed = queue + spark.job_timeout_minutes
+            if spark.task_timeout_minutes < allowed:
+                raise ConfigError(
+                    f"{name}: a job state times out after {spark.task_timeout_minutes} min, before EMR "
+                    f"Serverless would end the run ({queue} min in the queue + {spark.job_timeout_minutes} "
+                    "min running)"
+                )
 
     def shared_values(self) -> dict[str, dict[str, object]]:
         """Each value several constructs must agree on -> {props: its value there}.

@@ -18,7 +18,7 @@ from spark_app.cli.common import (
     positive_int,
     run_command,
     spark_session,
-    use_endpoint,
+    use_aws_options,
 )
 from spark_app.cli.registry_commands import add_promote_command, run_promote
 from spark_app.core.defaults import MIN_PER_CLASS, VALIDATION_PERCENT
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    use_endpoint(args)
+    use_aws_options(args)
     if args.command == "promote":
         return run_promote(args.classifier_dir, args)
     from spark_app.models.classifier import train

@@ -16,7 +16,7 @@ from spark_app.core.model import ModelError
 from spark_app.job.inputs import InputError
 from spark_app.models.registry import RegistryError
 from spark_app.store.catalog import CatalogError
-from spark_app.store.objects import ENDPOINT_ENV, StorageError
+from spark_app.store.objects import DEFAULT_REGION_ENV, ENDPOINT_ENV, REGION_ENV, StorageError, use_region
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -64,20 +64,32 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="the feature store (the job's --output)")
 
 
-def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """``--s3-endpoint-url`` and ``--master``, which every command that runs Spark or S3 takes."""
+def add_aws_options(parser: argparse.ArgumentParser) -> None:
+    """``--s3-endpoint-url`` and ``--region``, which every command that reaches AWS takes."""
     parser.add_argument(
         "--s3-endpoint-url", help="S3-compatible endpoint, e.g. an emulator's URL (default: AWS itself)"
     )
+    parser.add_argument(
+        "--region",
+        help=f"AWS region of every client of the job, driver and workers (default: {REGION_ENV}, "
+        f"else {DEFAULT_REGION_ENV}); the stack passes it",
+    )
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """The AWS options and ``--master``, which every command that runs Spark or S3 takes."""
+    add_aws_options(parser)
     parser.add_argument(
         "--master", help="Spark master (default: local[*], unless spark-submit or EMR Serverless set one)"
     )
 
 
-def use_endpoint(args: argparse.Namespace) -> None:
-    """Send boto3 (driver and workers) to ``--s3-endpoint-url`` when given."""
+def use_aws_options(args: argparse.Namespace) -> None:
+    """Send boto3 (driver and workers) to ``--s3-endpoint-url`` and ``--region`` when given."""
     if getattr(args, "s3_endpoint_url", None):
         os.environ[ENDPOINT_ENV] = args.s3_endpoint_url
+    if getattr(args, "region", None):
+        use_region(args.region)
 
 
 @contextmanager
@@ -88,7 +100,7 @@ def spark_session(app_name: str, args: argparse.Namespace, *, arrow_batch_rows: 
 
     from spark_app.job.session import build_session, ship_package
 
-    use_endpoint(args)
+    use_aws_options(args)
     already_running = SparkSession.getActiveSession() is not None
     spark = build_session(app_name, master=getattr(args, "master", None), arrow_batch_rows=arrow_batch_rows)
     ship_package(spark)

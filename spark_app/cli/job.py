@@ -13,7 +13,7 @@ from spark_app.cli.common import (
     positive_int,
     run_command,
     spark_session,
-    use_endpoint,
+    use_aws_options,
 )
 from spark_app.core.defaults import (
     BATCH_SIZE,
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None, *, epilog: str = "") -> int:
     parser = build_parser(epilog)
     args = parser.parse_args(argv)
     _check_local_paths(parser, args)
-    options = {k: v for k, v in vars(args).items() if k not in ("s3_endpoint_url", "master")}
+    options = {k: v for k, v in vars(args).items() if k not in ("s3_endpoint_url", "region", "master")}
     try:
         config = RunConfig(**options)
     except ValueError as exc:
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None, *, epilog: str = "") -> int:
 def _run(config: RunConfig, args: argparse.Namespace) -> int:
     from spark_app.job.run import execute, prepare
 
-    use_endpoint(args)  # prepare() reads the manifest and the models: before the session
+    use_aws_options(args)  # prepare() reads the manifest and the models: before the session
     prepared = prepare(config)
     with spark_session("fruits-features", args, arrow_batch_rows=config.batch_size) as spark:
         summary = execute(prepared, spark)

@@ -21,7 +21,7 @@ from spark_app.cli.common import (
     positive_int,
     run_command,
     spark_session,
-    use_endpoint,
+    use_aws_options,
 )
 from spark_app.cli.registry_commands import add_promote_command, run_promote
 from spark_app.core.defaults import PCA_MIN_IMAGES, PCA_VARIANCE
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    use_endpoint(args)
+    use_aws_options(args)
     if args.command == "promote":
         return run_promote(args.pca_model_dir, args)
     from spark_app.models.pca import backfill, fit_over_store

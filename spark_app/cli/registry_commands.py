@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from spark_app.cli.common import add_aws_options
 from spark_app.models.registry import NEWEST, Promotion, promote
 
 
@@ -25,9 +26,7 @@ def add_promote_command(commands: Any, dir_option: str) -> argparse.ArgumentPars
         action="store_true",
         help="allow promoting a version fitted before the promoted one (default off)",
     )
-    parser.add_argument(
-        "--s3-endpoint-url", help="S3-compatible endpoint, e.g. an emulator's URL (default: AWS itself)"
-    )
+    add_aws_options(parser)
     return parser
 
 

@@ -20,8 +20,10 @@ MAX_PIXELS = 100_000_000
 BATCH_SIZE = 32
 #: Concurrent object reads per Python worker: hides S3 GET latency behind decoding and inference.
 READ_THREADS = 8
-#: Files per Spark task, at most.
+#: Files per Spark task, at most ...
 FILES_PER_PARTITION = 256
+#: ... and at least, while there are more tasks than the job can run at once (spark_app/job/tasks.py).
+MIN_FILES_PER_PARTITION = 64
 #: Below this confidence the answer is ``unknown``.
 CONFIDENCE_THRESHOLD = 0.5
 

@@ -25,7 +25,9 @@ from spark_app.core.model import FeatureExtractor
 STAGE_FORMAT = "format"
 STAGE_READ = "read"
 STAGE_DECODE = "decode"
-STAGES = (STAGE_FORMAT, STAGE_READ, STAGE_DECODE)
+#: The upload's answer could not be written (the batch job: ``job/outcomes.py``).
+STAGE_ANSWER = "answer"
+STAGES = (STAGE_FORMAT, STAGE_READ, STAGE_DECODE, STAGE_ANSWER)
 
 #: Columns of one extracted row (Spark DDL order): see spark_app.core.schema.
 EXTRACTED_COLUMNS = tuple(schema.names(schema.EXTRACTED))
@@ -76,6 +78,10 @@ def extract_contents(
             image = decode_image(content, max_pixels=max_pixels)
         except DecodeError as exc:
             results.append(Extracted(error_stage=STAGE_DECODE, error=str(exc)))
+            continue
+        except Exception as exc:  # a decoder bug on one file must not fail the others
+            reason = f"cannot decode this image ({type(exc).__name__}: {exc})"
+            results.append(Extracted(error_stage=STAGE_DECODE, error=reason))
             continue
         results.append(Extracted(hashlib.sha256(content).hexdigest(), image.width, image.height))
         decoded.append((i, image.pixels, (time.perf_counter() - started) * 1000.0))

@@ -39,6 +39,8 @@ def read_input(uri: str, max_bytes: int) -> bytes | Rejected:
         return objects.read_bytes(uri, max_bytes=max_bytes)
     except objects.StorageError as exc:
         return Rejected(STAGE_READ, str(exc))
+    except Exception as exc:  # anything else about one file is that file's error, not the batch's
+        return Rejected(STAGE_READ, f"cannot read {uri} ({type(exc).__name__}: {exc})")
 
 
 def read_inputs(uris: list[str], settings: ExtractSettings) -> Iterable[bytes | Rejected]:

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spark_app.core.answers import frame_answers, is_missing
+from spark_app.core.extract import STAGE_ANSWER
 from spark_app.core.heads import UNKNOWN
 from spark_app.store.answers import write_answers
 
@@ -99,6 +101,32 @@ class AnswerTarget:
             frame, batch_id=self.batch_id, model_version=self.model_version, input_root=self.input_root
         )
 
+    def write(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Write every row's answer; returns the batch as accounted for, and how many answers were written.
+
+        An answer that cannot be written (a key over S3's 1,024 bytes, a refused or failed request)
+        makes its image that upload's error (stage ``answer``), whose error answer is then tried once;
+        a failed file whose error answer cannot be written keeps its error and says so. Nothing of it
+        fails the batch.
+        """
+        pairs = self.answers(frame)
+        lost: dict[str, str] = {}
+        written = write_answers(self.root, pairs, on_error=lambda key, exc: lost.setdefault(key, _line(exc)))
+        if not lost:
+            return frame, written
+        missing = np.array([key in lost for key, _ in pairs])
+        failed = frame["error"].notna().to_numpy()
+        frame = frame.copy()
+        images, files = missing & ~failed, missing & failed
+        reasons = [f"answer not written: {lost[key]}" for (key, _), m in zip(pairs, images, strict=True) if m]
+        frame.loc[images, "error_stage"] = STAGE_ANSWER
+        frame.loc[images, "error"] = reasons
+        frame.loc[files, "error"] = [
+            f"{e} (error answer not written either)" for e in frame.loc[files, "error"]
+        ]
+        written += write_answers(self.root, self.answers(frame.loc[images]), on_error=lambda _key, _exc: None)
+        return frame, written
+
 
 @dataclass
 class OutcomeRecorder:
@@ -116,12 +144,14 @@ class OutcomeRecorder:
         images = answers = unknown = 0
         errors: list[tuple[str | None, ...]] = []
         for batch in batches:
+            if self.target is not None:
+                batch, written = self.target.write(batch)
+                answers += written
             failed = batch["error"].notna()
             errors += [tuple(_none(v) for v in row) for row in batch.loc[failed, list(ERROR_FIELDS)].values]
             ok = batch.loc[~failed].reset_index(drop=True)
             images += len(ok)
             if self.target is not None:
-                answers += write_answers(self.target.root, self.target.answers(batch))
                 unknown += int((ok["predicted_label"] == UNKNOWN).sum())
             if len(ok):
                 yield ok
@@ -130,6 +160,12 @@ class OutcomeRecorder:
 
 def _none(value: Any) -> Any:
     return None if is_missing(value) else value
+
+
+def _line(exc: Exception) -> str:
+    """An error's first line (or its type)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def task_partition_index() -> int:

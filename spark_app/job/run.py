@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +37,7 @@ from spark_app.job.outcomes import (
     total,
 )
 from spark_app.job.summary import RunSummary
+from spark_app.job.tasks import partition_count, task_slots
 from spark_app.models import registry
 from spark_app.models.weights import expected_sha256, prepare_payload
 from spark_app.store import objects
@@ -127,7 +126,8 @@ def single_pass(spark: Any, prepared: PreparedRun) -> tuple[BatchOutcome, int]:
     """One Spark job over the images: no cache, no count job; returns (outcome, model builds)."""
     config, batch_id = prepared.config, prepared.batch_id
     sc = spark.sparkContext
-    _forward_s3_settings(sc)
+    # Python workers read and write objects with boto3: the driver's region (and emulator) settings.
+    sc.environment.update(objects.worker_environment())
     outcomes = sc.accumulator({}, OutcomesParam())
     builds = sc.accumulator(0)
     target = None
@@ -161,15 +161,13 @@ def _extraction(spark: Any, prepared: PreparedRun, builds: Any, recorder: Outcom
 
     cache_key = (payload.backend, payload.model_version, payload.num_threads)
     fn = make_partition_fn(cache_key, lambda: broadcast.value, settings, add_build, prepared.heads, recorder)
-    partitions = partition_count(len(items), sc.defaultParallelism, config.files_per_partition)
-    log.info(f"{len(items)} files in {partitions} partitions; {payload.backend}, {payload.model_version}")
+    slots = task_slots(sc.getConf().get, sc.defaultParallelism)
+    partitions = partition_count(len(items), slots, config.files_per_partition)
+    tasks = f"{partitions} task{'s' if partitions > 1 else ''}"
+    model = f"{payload.backend}, {payload.model_version}"
+    log.info(f"{len(items)} files in {tasks} ({slots} slots at most); {model}")
     listing = sc.parallelize([(i.uri, i.label) for i in items], partitions).toDF("path string, label string")
     return listing.mapInPandas(fn, EXTRACT_SCHEMA_DDL)
-
-
-def partition_count(files: int, parallelism: int, files_per_partition: int) -> int:
-    """Tasks for ``files``: enough to keep every core busy, each at most ``files_per_partition`` files."""
-    return max(1, min(files, max(parallelism * 2, math.ceil(files / files_per_partition))))
 
 
 def dataset_rows(frame: Any, names: tuple[str, ...], model_version: str, batch_id: str) -> Any:
@@ -247,22 +245,3 @@ def finish(spark: Any, prepared: PreparedRun, outcome: BatchOutcome, summary: Ru
 
         summary.catalog_partitions = register_batch(config.glue_database, config.output, batch_id)
     objects.write_text(join_uri(config.output, RUNS_DIR, f"{batch_id}.json"), summary.to_json())
-
-
-#: Settings that Python workers need to reach an S3-compatible endpoint other than AWS.
-_EMULATOR_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
-
-
-def _forward_s3_settings(sc: Any) -> None:
-    """Give Python workers the driver's S3 endpoint (and, for an emulator, its credentials).
-
-    Workers read objects with boto3 from ``sc.environment``; on AWS nothing is set and workers use
-    the job role, so nothing is forwarded.
-    """
-    endpoint = os.environ.get(objects.ENDPOINT_ENV)
-    if not endpoint:
-        return
-    sc.environment[objects.ENDPOINT_ENV] = endpoint
-    for name in _EMULATOR_ENV:
-        if os.environ.get(name):
-            sc.environment[name] = os.environ[name]

@@ -10,15 +10,18 @@ Layout of a registry folder (``pca_models/``, ``classifiers/``, or their S3 pref
 Version names are made here only (:func:`new_version_name`) and never parsed: what a version is
 (its CNN, its fit time) is read from its metadata. Only promotion moves ``LATEST``, with a conditional
 write (S3 ``If-Match``/``If-None-Match``, a file lock locally): of two concurrent promotions one wins
-and the other fails with :class:`PromotionConflict`; a promotion never replaces a version fitted later
-than its own unless forced. Loading needs no Spark: the answer Lambda uses the same loader as the job.
+and the other fails with :class:`PromotionConflict` (S3's 409 ConditionalRequestConflict, where nothing
+was decided, is re-read and retried); a promotion never replaces a version fitted later than its own
+unless forced. Loading needs no Spark: the answer Lambda uses the same loader as the job.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import random
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +40,9 @@ LATEST_POINTER = "LATEST"
 NEWEST = "newest"
 #: Kinds of versions (the first word of their names).
 PCA_KIND, CLASSIFIER_KIND = "pca", "clf"
+#: Promotion attempts while S3 answers 409 ConditionalRequestConflict, and the first pause (doubled
+#: each time, with jitter).
+CONFLICT_ATTEMPTS, CONFLICT_PAUSE_SECONDS = 5, 0.2
 
 
 class RegistryError(ValueError):
@@ -208,6 +214,24 @@ def promote(model_dir: str, version: str = NEWEST, *, force: bool = False) -> Pr
         version = list(complete)[-1]
     if version not in complete:
         raise PromotionError(f"{version} is not a complete version in {model_dir}")
+    attempt = 1
+    while True:
+        try:
+            return _move_latest(model_dir, version, complete, force)
+        except objects.ConditionConflict:
+            # S3's 409: another request on LATEST was in flight and nothing was decided. As the S3
+            # documentation says: read the object again and retry (the checks run again too).
+            if attempt == CONFLICT_ATTEMPTS:
+                raise PromotionConflict(
+                    f"LATEST in {model_dir} stayed in conflict (409) for {attempt} attempts while "
+                    f"promoting {version}; nothing was changed"
+                ) from None
+            time.sleep(CONFLICT_PAUSE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))
+            attempt += 1
+
+
+def _move_latest(model_dir: str, version: str, complete: dict[str, Version], force: bool) -> Promotion:
+    """One read of LATEST and one conditional write of it (:class:`ConditionConflict` on S3's 409)."""
     pointer_uri = join_uri(model_dir, LATEST_POINTER)
     current = objects.read_text_versioned(pointer_uri)
     previous = current.text.strip() if current else None
@@ -220,6 +244,8 @@ def promote(model_dir: str, version: str = NEWEST, *, force: bool = False) -> Pr
         )
     try:
         objects.write_text_if(pointer_uri, version + "\n", expected_etag=current.etag if current else None)
+    except objects.ConditionConflict:
+        raise
     except objects.ConditionFailed:
         raise PromotionConflict(
             f"LATEST in {model_dir} changed while promoting {version}; now {promoted_version(model_dir)}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from spark_app.core.schema import DATASETS
 from spark_app.core.uris import is_s3_uri, join_uri
+from spark_app.store.objects import aws_region
 from spark_app.store.partitions import partition_name
 
 TABLES = tuple(DATASETS)
@@ -24,9 +25,14 @@ class CatalogError(RuntimeError):
 
 
 def glue_client() -> Any:
+    """A Glue client in the job's region (:func:`~spark_app.store.objects.aws_region`)."""
     import boto3
+    from botocore.exceptions import NoRegionError
 
-    return boto3.client("glue")
+    try:
+        return boto3.client("glue", region_name=aws_region())
+    except NoRegionError:
+        raise CatalogError("no AWS region for the Glue catalog: pass --region (or set AWS_REGION)") from None
 
 
 def partition_input(table: dict[str, Any], location: str, batch_id: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 This is the only module that talks to S3. The same code runs on EMR Serverless and
 locally; the S3 endpoint comes from boto3's standard ``AWS_ENDPOINT_URL_S3`` variable
-(unset on AWS, set to an emulator's URL locally), so there is no local-only path.
+(unset on AWS, set to an emulator's URL locally), so there is no local-only path. Every client gets
+its region explicitly (:func:`aws_region`): botocore itself reads only ``AWS_DEFAULT_REGION`` or its
+config files, which nothing guarantees on EMR Serverless.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from typing import Any
 from spark_app.core.uris import is_s3_uri, local_path, split_s3_uri
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_S3"
+#: The region of the job's AWS clients: set from ``--region`` by the command line and forwarded to the
+#: Python workers (:func:`worker_environment`). The name the AWS runtimes (Lambda, the other SDKs) use.
+REGION_ENV = "AWS_REGION"
+#: boto3's own region variable, the fallback.
+DEFAULT_REGION_ENV = "AWS_DEFAULT_REGION"
+#: What Python workers need, besides the endpoint and the region, to reach an emulator (on AWS they use
+#: the job role, and nothing is forwarded).
+_EMULATOR_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 class StorageError(OSError):
@@ -46,21 +56,44 @@ def io_pool(name: str, threads: int) -> ThreadPoolExecutor:
         return pool
 
 
+def aws_region() -> str | None:
+    """The region every AWS client of the job uses: ``AWS_REGION`` (``--region``), else
+    ``AWS_DEFAULT_REGION``; None when neither is set (boto3 then reads its config files)."""
+    return os.environ.get(REGION_ENV) or os.environ.get(DEFAULT_REGION_ENV) or None
+
+
+def use_region(region: str) -> None:
+    """Make ``region`` the job's region, in this process and (:func:`worker_environment`) its workers."""
+    os.environ[REGION_ENV] = region
+
+
+def worker_environment() -> dict[str, str]:
+    """The driver's AWS settings its Python workers need: the region (whenever it is known) and, for
+    an S3-compatible endpoint other than AWS, that endpoint and its credentials."""
+    settings = {REGION_ENV: region} if (region := aws_region()) else {}
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if endpoint:
+        settings[ENDPOINT_ENV] = endpoint
+        settings.update({name: os.environ[name] for name in _EMULATOR_ENV if os.environ.get(name)})
+    return settings
+
+
 _client_lock = threading.Lock()
-_clients: dict[str | None, Any] = {}
+_clients: dict[tuple[str | None, str | None], Any] = {}
 
 
 def s3_client() -> Any:
-    """A boto3 S3 client, one per process and endpoint (created lazily)."""
-    endpoint = os.environ.get(ENDPOINT_ENV) or None
+    """A boto3 S3 client, one per process, endpoint and region (created lazily)."""
+    key = (os.environ.get(ENDPOINT_ENV) or None, aws_region())
     with _client_lock:
-        if endpoint not in _clients:
+        if key not in _clients:
             import boto3
             from botocore.config import Config
 
             config = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=16)
-            _clients[endpoint] = boto3.client("s3", endpoint_url=endpoint, config=config)
-        return _clients[endpoint]
+            endpoint, region = key
+            _clients[key] = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+        return _clients[key]
 
 
 def _error_code(exc: Exception) -> str:
@@ -68,13 +101,29 @@ def _error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
-def _s3_error(uri: str, exc: Exception) -> StorageError:
+_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
+_DENIED = ("AccessDenied", "403", "Forbidden")
+
+
+def _s3_error(uri: str, exc: Exception, *, reading: bool = False) -> StorageError:
+    """A readable error for a failed S3 request on ``uri`` (``reading``: a GetObject/HeadObject).
+
+    S3 answers a read of a missing key with 403 instead of 404 when the reader may not list the
+    bucket (the job's role may list only some prefixes), so a read's 403 is reported as what it may
+    be: a missing (deleted or expired) object, or one the job may not read.
+    """
     code = _error_code(exc)
     if code in ("NoSuchBucket",):
         return StorageError(f"bucket of {uri} does not exist")
-    if code in ("NoSuchKey", "404", "NotFound"):
-        return StorageError(f"object not found: {uri}")
-    if code in ("AccessDenied", "403", "Forbidden"):
+    if code in _NOT_FOUND:
+        return StorageError(f"object not found: {uri} (deleted, or expired after its retention period)")
+    if code in _DENIED and reading:
+        return StorageError(
+            f"object not found or not readable: {uri} (deleted, expired after its retention period, or "
+            "not readable by this job: S3 answers 403 for a missing object to a reader that may not "
+            "list its bucket)"
+        )
+    if code in _DENIED:
         return StorageError(f"access denied to {uri}")
     return StorageError(f"cannot access {uri}: {code or type(exc).__name__}: {exc}")
 
@@ -86,12 +135,15 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
         try:
             response = s3_client().get_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            raise _s3_error(uri, exc) from None
+            raise _s3_error(uri, exc, reading=True) from None
         size = response.get("ContentLength", 0)
         if max_bytes is not None and size > max_bytes:
             response["Body"].close()
             raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
-        return response["Body"].read()
+        try:
+            return response["Body"].read()
+        except Exception as exc:  # the connection dropped mid-body (after botocore's own retries)
+            raise StorageError(f"cannot read {uri}: {type(exc).__name__}: {exc}") from None
     path = local_path(uri)
     try:
         size = path.stat().st_size
@@ -104,6 +156,8 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
         raise StorageError(f"permission denied: {uri}") from None
     except IsADirectoryError:
         raise StorageError(f"is a directory, not a file: {uri}") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {uri}: {exc.strerror or exc}") from None
 
 
 def read_text(uri: str) -> str:
@@ -138,6 +192,13 @@ class ConditionFailed(StorageError):
     """A conditional write lost a race: the object changed (or appeared) since it was read."""
 
 
+class ConditionConflict(ConditionFailed):
+    """S3 answered 409 ConditionalRequestConflict: another operation on the object was in flight.
+
+    Nothing was decided: the S3 documentation says to read the object again (its ETag) and retry.
+    """
+
+
 @dataclass(frozen=True)
 class VersionedText:
     """A small text object and the tag that identifies this exact content (S3 ETag or a hash)."""
@@ -148,6 +209,7 @@ class VersionedText:
 
 _LOCAL_LOCK_SUFFIX = ".lock"
 _CHANGED = "{uri} changed since it was read: conditional write refused"
+_CONFLICT = "{uri} was being changed by another request (409 ConditionalRequestConflict): read it and retry"
 
 
 def _local_etag(data: bytes) -> str:
@@ -161,9 +223,9 @@ def read_text_versioned(uri: str) -> VersionedText | None:
         try:
             response = s3_client().get_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in _NOT_FOUND:
                 return None
-            raise _s3_error(uri, exc) from None
+            raise _s3_error(uri, exc, reading=True) from None
         return VersionedText(response["Body"].read().decode("utf-8"), response["ETag"])
     path = local_path(uri)
     if not path.is_file():
@@ -177,7 +239,9 @@ def write_text_if(uri: str, text: str, *, expected_etag: str | None) -> None:
 
     S3 enforces the condition itself (``If-Match`` / ``If-None-Match: *`` on PutObject), so two
     writers cannot both succeed; locally an exclusive ``flock`` on ``<file>.lock`` does the same for
-    every process of the machine. The loser gets :class:`ConditionFailed`.
+    every process of the machine. The loser gets :class:`ConditionFailed`; S3's 409 (another request
+    on the object in flight: nothing decided) raises :class:`ConditionConflict`, for the caller to
+    read the object again and retry.
     """
     body = text.encode("utf-8")
     if is_s3_uri(uri):
@@ -186,7 +250,10 @@ def write_text_if(uri: str, text: str, *, expected_etag: str | None) -> None:
         try:
             s3_client().put_object(Bucket=bucket, Key=key, Body=body, **condition)
         except Exception as exc:
-            if _error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+            code = _error_code(exc)
+            if code in ("ConditionalRequestConflict", "409"):
+                raise ConditionConflict(_CONFLICT.format(uri=uri)) from None
+            if code in ("PreconditionFailed", "412"):
                 raise ConditionFailed(_CHANGED.format(uri=uri)) from None
             raise _s3_error(uri, exc) from None
         return
@@ -212,9 +279,9 @@ def exists(uri: str) -> bool:
             s3_client().head_object(Bucket=bucket, Key=key)
             return True
         except Exception as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in _NOT_FOUND:
                 return False
-            raise _s3_error(uri, exc) from None
+            raise _s3_error(uri, exc, reading=True) from None
     return local_path(uri).exists()
 
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bench.cost import Measured, Sizing, executors_for, job_cost
+from bench.cost import Measured, Sizing, executors_for, job_cost, scale_out
 from bench.measure import RssSampler, classify, tree_cpu_seconds
 from bench.report import Target, cpu_seconds_per_image, ratios, targets
 
@@ -56,9 +56,17 @@ def test_job_cost_applies_the_one_minute_minimum_and_scales_executors():
     tiny = job_cost(1, m, Sizing(provisioning_s=0), uplift=1.0)
     assert tiny["executors"] == 1 and tiny["vcpu_hours"] == round((1 * 60 + 2 * 60) / 3600, 4)
     assert job_cost(1, m, Sizing(initial_executors=3), uplift=1.0)["vcpu_hours"] > tiny["vcpu_hours"]
-    # 100,000 images x 12 ms / 2 vCPU = 600 s on one executor: 10 executors at 60 s of work each.
-    assert executors_for(100_000, m, Sizing()) == 10
-    assert executors_for(10_000_000, m, Sizing()) == 15  # capped
+    # 1,000 images x 12 ms / 2 vCPU = 6 s on the first executor: done before Spark asks for more (30 s).
+    assert executors_for(1_000, m, Sizing()) == 1
+    # 10,000: 60 s alone; more executors would be ready only after 75 s (backlog + ramp + provisioning).
+    assert executors_for(10_000, m, Sizing()) == 1
+    # 100,000: 600 s alone, 391 tasks (spark_app/job/tasks.py) still waiting: every executor it may have.
+    assert executors_for(100_000, m, Sizing()) == 15
+    assert executors_for(100_000, m, Sizing(max_executors=4)) == 4  # capped
+    assert executors_for(100_000, m, Sizing(scale_out_after_s=1.0)) == 15
+    big = scale_out(100_000, m, Sizing())
+    assert big.extra_from_s == 30 + 3 * 5 + 30  # asked after 30 s, 1+2+4+7 added every 5 s, 30 s to start
+    assert big.processing_s == pytest.approx(75 + (1200 - 75 * 2) / 30)
 
 
 def test_classify_pyspark_workers():

@@ -14,6 +14,9 @@ from cdk_helpers import probe, resolve_join
 from cdk_app.config import ConfigError, PipelineConfig
 from cdk_app.orchestration import JobResources, Orchestration, Refit, spark_submit_parameters
 from cdk_app.orchestration_props import OrchestrationProps, RefitProps, SparkJobProps
+from cdk_app.processing_props import ProcessingProps
+from cdk_app.stack_props import PipelineProps
+from spark_app.job.tasks import task_slots
 
 
 def test_defaults_are_the_configuration_defaults() -> None:
@@ -116,10 +119,47 @@ def test_spark_submit_parameters_follow_the_props() -> None:
         "spark.dynamicAllocation.initialExecutors=3",
         "spark.dynamicAllocation.minExecutors=0",
         "spark.dynamicAllocation.maxExecutors=15",  # (64 - 1) // 4
+        "spark.dynamicAllocation.schedulerBacklogTimeout=30s",
+        "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout=5s",
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/opt/python",
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=/opt/python",
         "spark.executorEnv.PYSPARK_PYTHON=/opt/python",
     ]
+
+
+def test_the_job_reads_its_capacity_from_the_spark_submit_parameters() -> None:
+    """The job sizes its tasks for maxExecutors x executor cores, as the stack submits them."""
+    for spark in (SparkJobProps(), SparkJobProps(executor_cores=4, executor_memory_gb=6, emr_max_vcpu=64)):
+        text = spark_submit_parameters(spark, artifacts_bucket="bucket", driver=spark.batch_driver)
+        conf = dict(item.split("=", 1) for item in text.split(" --conf ")[1:])
+        slots = task_slots(lambda key, default=None, conf=conf: conf.get(key, default), default_parallelism=1)
+        assert slots == spark.max_executors * spark.executor_cores
+
+
+# -- timeouts --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job_timeout", [5, 120, 720, 2000])
+def test_a_job_state_outlasts_the_queue_and_the_run(job_timeout: int) -> None:
+    spark, processing = (
+        SparkJobProps(job_timeout_minutes=job_timeout),
+        ProcessingProps(job_timeout_minutes=job_timeout),
+    )
+    assert spark.queue_timeout_minutes == processing.queue_timeout_minutes  # what the application applies
+    assert spark.task_timeout_minutes == processing.queue_timeout_minutes + job_timeout + 30
+    retries = spark.job_failure_retries
+    for jobs in (1, 5):  # the whole state machine outlasts every attempt of every job state
+        assert spark.state_machine_timeout_minutes(jobs) > jobs * (1 + retries) * spark.task_timeout_minutes
+
+
+def test_timeouts_that_would_cancel_a_queued_run_are_refused() -> None:
+    class LongQueue(ProcessingProps):
+        @property
+        def queue_timeout_minutes(self) -> int:  # a scheduler that lets runs queue longer than assumed
+            return 720
+
+    with pytest.raises(ConfigError, match=r"orchestration: a job state times out after 270 min.*720 min in"):
+        PipelineProps(processing=LongQueue())
 
 
 # -- orchestration and refit props -----------------------------------------------------------------
@@ -195,15 +235,17 @@ def test_the_feature_pipeline_follows_the_props() -> None:
     p = probe(lambda stack: Orchestration(stack, "Orchestration", props, resources=_resources(stack)))
     (machine,) = p.resources("AWS::StepFunctions::StateMachine").values()
     assert machine["Properties"]["StateMachineName"] == "batches"
+    assert _definition(machine)["TimeoutSeconds"] == spark.state_machine_timeout_minutes(1) * 60
     task = _definition(machine)["States"]["RunFeatureJob"]
     assert task["Parameters"]["ExecutionTimeoutMinutes"] == 45
-    assert task["TimeoutSeconds"] == (45 + 30) * 60
+    assert task["TimeoutSeconds"] == (45 + 45 + 30) * 60  # queue + execution + start
     assert [r["ErrorEquals"] for r in task["Retry"]] == [
         ["EMRServerless.ThrottlingException", "EMRServerless.InternalServerException"]
     ]  # no retry of a failed run when job_failure_retries is 0
     arguments = task["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments.$"]
     for expected in ("/store'", "/replies'", "'--glue-database', 'my_db'", "'--max-file-bytes', '1000'"):
         assert expected in arguments
+    assert arguments.endswith(", '--region', 'eu-west-3')")
     assert "'--confidence-threshold', '0.8'" in arguments
     p.template.has_resource_properties(
         "AWS::Logs::LogGroup", {"LogGroupName": "/aws/vendedlogs/states/batches", "RetentionInDays": 7}
@@ -223,7 +265,12 @@ def test_the_refit_follows_the_props() -> None:
     states = _definition(machine)["States"]
     jobs = [k for k, v in states.items() if v["Type"] == "Task" and "emr-serverless" in v["Resource"]]
     assert jobs == ["FitPca", "PromotePca", "BackfillPca"]  # no classifier steps
-    assert states["FitPca"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-2:] == [
+    for job in jobs:  # every job gets the stack's region explicitly
+        assert states[job]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-2:] == [
+            "--region",
+            "eu-west-3",
+        ]
+    assert states["FitPca"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"][-4:-2] == [
         "--min-images",
         "50",
     ]

@@ -301,7 +301,8 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
         f"'--pca-model', 'latest', '--pca-model-dir', 's3://${{{artifacts}}}/pca-models', "
         "'--max-file-bytes', '52428800', '--glue-database', 'fruits_features', "
         f"'--classifier', 'latest', '--classifier-dir', 's3://${{{artifacts}}}/classifiers', "
-        f"'--confidence-threshold', '0.5', '--answers', 's3://${{{results}}}/answers')"
+        f"'--confidence-threshold', '0.5', '--answers', 's3://${{{results}}}/answers', "
+        "'--region', 'eu-west-3')"  # every client of the job gets the stack's region explicitly
     )
     params = spark["SparkSubmitParameters"]
     assert f"--py-files s3://${{{artifacts}}}/code/spark_app.zip" in params
@@ -317,6 +318,7 @@ def test_job_arguments_follow_the_spark_app_cli(synth, definition) -> None:
         "spark.dynamicAllocation.maxExecutors=15",  # (32 vCPU cap - 1) // 2
         "spark.dynamicAllocation.initialExecutors=1",  # a small batch pays one executor, not EMR's 3
         "spark.dynamicAllocation.minExecutors=0",
+        "spark.dynamicAllocation.schedulerBacklogTimeout=30s",  # scale out for a lasting backlog only
     ):
         assert f"--conf {sizing}" in params
 
@@ -609,6 +611,9 @@ def test_the_refit_runs_fit_promote_backfill_train_promote_in_order(synth) -> No
     args = {
         s: refit["States"][s]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"] for s in order
     }
+    for state in order:  # every job gets the stack's region explicitly
+        assert args[state][-2:] == ["--region", "eu-west-3"]
+        args[state] = args[state][:-2]
     store, pca = f"s3://${{{results}}}/features-store", f"s3://${{{artifacts}}}/pca-models"
     assert args["FitPca"] == ["pca", "fit", "--store", store, "--pca-model-dir", pca, "--min-images", "1000"]
     assert args["PromotePca"] == ["pca", "promote", "--pca-model-dir", pca]

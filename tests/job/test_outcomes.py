@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import numpy as np
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from spark_app.job.outcomes import (
     AnswerTarget,
@@ -15,6 +17,8 @@ from spark_app.job.outcomes import (
     PartitionOutcome,
     total,
 )
+from spark_app.store import objects
+from tests.helpers.s3_faults import enforce_key_limit
 
 
 def _batch(paths: list[str], failed: set[str]) -> pd.DataFrame:
@@ -89,3 +93,63 @@ def test_batch_answers_without_a_classifier_say_so() -> None:
     )
     [(key, answer)] = AnswerTarget("s3://r/answers", None, "b", "m").answers(frame)
     assert key == "u/1.jpg" and answer["status"] == "no_classifier" and answer["top3"] == []
+
+
+# -- one upload's failure stays that upload's ------------------------------------------------------
+
+
+def test_a_key_too_long_for_its_answer_is_that_uploads_error(monkeypatch) -> None:
+    """An upload key near S3's 1,024 bytes: its answer key (answers/ + key + .json) is over the limit."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    monkeypatch.delenv(objects.ENDPOINT_ENV, raising=False)
+    objects._clients.clear()
+    poison = "s3://ingest/uploads/" + "k" * 1010 + ".jpg"  # a valid upload key (1,022 bytes)
+    with mock_aws():
+        boto3.client("s3", region_name="eu-west-3").create_bucket(
+            Bucket="results", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
+        )
+        refused = enforce_key_limit(objects.s3_client())  # moto does not enforce S3's key limit
+        reported: list[dict[int, PartitionOutcome]] = []
+        target = AnswerTarget("s3://results/answers", None, "b1", "mobilenet@abc")
+        batch = _batch(
+            ["s3://ingest/uploads/a.jpg", poison, "s3://ingest/uploads/bad.jpg"],
+            {"s3://ingest/uploads/bad.jpg"},
+        )
+
+        out = list(OutcomeRecorder(reported.append, lambda: 0, target)(iter([batch])))
+
+        written = boto3.client("s3", region_name="eu-west-3").list_objects_v2(Bucket="results")["Contents"]
+    objects._clients.clear()
+    assert [list(frame["path"]) for frame in out] == [["s3://ingest/uploads/a.jpg"]]  # the batch goes on
+    [outcome] = reported[0].values()
+    assert (outcome.images, outcome.answers) == (1, 2)
+    errors = {path: (stage, reason) for path, _label, stage, reason in outcome.errors}
+    assert errors["s3://ingest/uploads/bad.jpg"] == ("decode", "not an image")
+    stage, reason = errors[poison]
+    assert stage == "answer" and reason.startswith("answer not written") and "KeyTooLongError" in reason
+    assert len(refused) == 2  # its answer, then its error answer: neither can exist
+    assert sorted(o["Key"] for o in written) == ["answers/uploads/a.jpg.json", "answers/uploads/bad.jpg.json"]
+
+
+def test_an_answer_write_that_throws_makes_an_error_answer(tmp_path, monkeypatch) -> None:
+    real_write = objects.write_text
+    thrown: list[str] = []
+
+    def write_failing_once(uri: str, text: str) -> None:
+        if uri.endswith("b.jpg.json") and not thrown:
+            thrown.append(uri)
+            raise RuntimeError("connection reset by peer")
+        real_write(uri, text)
+
+    monkeypatch.setattr(objects, "write_text", write_failing_once)
+    reported: list[dict[int, PartitionOutcome]] = []
+    target = AnswerTarget(str(tmp_path / "answers"), "/in", "b1", "mobilenet@abc")
+    batch = _batch(["/in/x/a.jpg", "/in/x/b.jpg"], set())
+
+    out = list(OutcomeRecorder(reported.append, lambda: 3, target)(iter([batch])))
+
+    assert [list(frame["path"]) for frame in out] == [["/in/x/a.jpg"]]
+    failure = ("/in/x/b.jpg", "Apple", "answer", "answer not written: connection reset by peer")
+    assert reported == [{3: PartitionOutcome(images=1, errors=(failure,), answers=2, unknown=0)}]
+    answer = json.loads((tmp_path / "answers" / "x" / "b.jpg.json").read_text())
+    assert (answer["status"], answer["error_stage"], answer["error"]) == ("error", "answer", failure[3])
