@@ -32,6 +32,8 @@ class PartitionOutcome:
     errors: tuple[tuple[str | None, ...], ...] = ()  # rows of ERROR_FIELDS
     answers: int = 0
     unknown: int = 0
+    #: Uploads answered already (by the answer Lambda or an earlier run): their answers were left alone.
+    answers_kept: int = 0
 
 
 class OutcomesParam:
@@ -56,6 +58,7 @@ class BatchOutcome:
     by_stage: dict[str, int]
     answers: int = 0
     unknown: int = 0
+    answers_kept: int = 0
     #: The failed files' rows (ERROR_FIELDS), when they came back with the outcomes.
     error_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -80,6 +83,7 @@ def total(outcomes: dict[int, PartitionOutcome], inputs: int) -> BatchOutcome:
         by_stage=dict(sorted(by_stage.items())),
         answers=sum(o.answers for o in outcomes.values()),
         unknown=sum(o.unknown for o in outcomes.values()),
+        answers_kept=sum(o.answers_kept for o in outcomes.values()),
         error_rows=rows,
     )
 
@@ -104,8 +108,8 @@ class AnswerTarget:
 class OutcomeRecorder:
     """Executor side of the single pass: ``mapInPandas`` post-processing of the extracted batches.
 
-    Yields only the images (with their head columns), writes every row's answer when a ``target``
-    is given, and reports one :class:`PartitionOutcome` per partition through ``report``.
+    Yields only the images (with their head columns), writes every row's answer that does not exist yet
+    when a ``target`` is given, and reports one :class:`PartitionOutcome` per partition through ``report``.
     """
 
     report: Callable[[dict[int, PartitionOutcome]], None]
@@ -113,7 +117,7 @@ class OutcomeRecorder:
     target: AnswerTarget | None = None
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        images = answers = unknown = 0
+        images = answers = unknown = kept = 0
         errors: list[tuple[str | None, ...]] = []
         for batch in batches:
             failed = batch["error"].notna()
@@ -121,11 +125,14 @@ class OutcomeRecorder:
             ok = batch.loc[~failed].reset_index(drop=True)
             images += len(ok)
             if self.target is not None:
-                answers += write_answers(self.target.root, self.target.answers(batch))
+                pairs = self.target.answers(batch)
+                written = write_answers(self.target.root, pairs)
+                answers, kept = answers + written, kept + len(pairs) - written
                 unknown += int((ok["predicted_label"] == UNKNOWN).sum())
             if len(ok):
                 yield ok
-        self.report({self.partition_index(): PartitionOutcome(images, tuple(errors), answers, unknown)})
+        outcome = PartitionOutcome(images, tuple(errors), answers, unknown, kept)
+        self.report({self.partition_index(): outcome})
 
 
 def _none(value: Any) -> Any:

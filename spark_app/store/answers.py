@@ -1,4 +1,9 @@
-"""Writing the answers (``core/answers.py`` builds them) under an answers root, concurrently."""
+"""Writing the answers (``core/answers.py`` builds them) under an answers root: first writer wins.
+
+An upload's answer is written once. The answer Lambda answers a photo as soon as it lands; the batch
+writes the answers that do not exist yet (the instant path failed, or never ran) and leaves the others
+as they are, so a re-run or replay of a batch never fails, or changes an answer, because answers exist.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,13 @@ from spark_app.store import objects
 WRITE_THREADS = 16
 
 
+def write_answer(root: str, key: str, answer: dict[str, Any]) -> bool:
+    """Write one upload's answer unless it has one already; True when this call wrote it."""
+    return objects.create_text(join_uri(root, answer_name(key)), json.dumps(answer, sort_keys=True))
+
+
 def write_answers(root: str, answers: Iterable[tuple[str, dict[str, Any]]]) -> int:
-    """Write ``(upload key, answer)`` pairs under ``root``; returns how many."""
+    """Write ``(upload key, answer)`` pairs under ``root`` where none exists; returns how many it wrote."""
     items = list(answers)
-
-    def write(item: tuple[str, dict[str, Any]]) -> None:
-        key, answer = item
-        objects.write_text(join_uri(root, answer_name(key)), json.dumps(answer, sort_keys=True))
-
-    list(objects.io_pool("write", WRITE_THREADS).map(write, items))
-    return len(items)
+    pool = objects.io_pool("write", WRITE_THREADS)
+    return sum(pool.map(lambda item: write_answer(root, *item), items))
