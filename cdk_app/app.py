@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from aws_cdk import App, DefaultStackSynthesizer, Environment, Validations
@@ -24,14 +25,6 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
     # credentials at deploy time and stays a token offline.
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region)
     names = config.names()
-    images = ImageRepositoryStack(
-        app,
-        names.image_stack,
-        config.image_props(),
-        env=env,
-        synthesizer=DefaultStackSynthesizer(qualifier=config.bootstrap_qualifier),
-        description="Fruits! image-feature pipeline (EU): the Spark image repository",
-    )
     stack = PipelineStack(
         app,
         STACK_NAME,
@@ -42,6 +35,15 @@ def build_app(app: App | None = None, *, nag: bool = True) -> tuple[App, Pipelin
             qualifier=config.bootstrap_qualifier, image_assets_repository_name=names.image_repository
         ),
         description="Fruits! image-feature pipeline (EU): uploads -> EMR Serverless Spark -> Parquet",
+    )
+    # Built after the pipeline stack so that its lifecycle rules protect the images that stack runs.
+    images = ImageRepositoryStack(
+        app,
+        names.image_stack,
+        dataclasses.replace(config.image_props(), protected_tags=stack.image_tags()),
+        env=env,
+        synthesizer=DefaultStackSynthesizer(qualifier=config.bootstrap_qualifier),
+        description="Fruits! image-feature pipeline (EU): the Spark image repository",
     )
     stack.add_stack_dependency(images, reason="the Spark image is pushed into the image stack's repository")
     stack.images = images

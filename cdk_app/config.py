@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cdk_app import context, shared
+from cdk_app.answer_props import AnswerProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
@@ -136,6 +137,16 @@ class PipelineConfig:
     powertools_layer_version: int = IngestProps.powertools_layer_version
     powertools_log_level: str = IngestProps.powertools_log_level
 
+    # The instant answer (one Lambda invocation per upload): see AnswerProps (cdk_app/answer_props.py).
+    answer_memory_mb: int = AnswerProps.answer_memory_mb
+    answer_architecture: str = AnswerProps.answer_architecture
+    answer_timeout_seconds: int = AnswerProps.answer_timeout_seconds
+    answer_max_concurrency: int = AnswerProps.answer_max_concurrency
+    answer_models_ttl_seconds: int = AnswerProps.answer_models_ttl_seconds
+    answer_delivery_retries: int = AnswerProps.answer_delivery_retries
+    answer_invoke_retries: int = AnswerProps.answer_invoke_retries
+    answer_max_event_age_seconds: int = AnswerProps.answer_max_event_age_seconds
+
     # Monitoring and cost.
     budget_monthly_usd: float = MonitoringProps.budget_monthly_usd
     alert_email: str = shared.ALERT_EMAIL
@@ -195,6 +206,7 @@ class PipelineConfig:
             refit=self.refit_props(),
             ingest=self.ingest_props(),
             monitoring=self.monitoring_props(),
+            answer=self.answer_props(),
         )
 
     def storage_props(self) -> StorageProps:
@@ -320,6 +332,31 @@ class PipelineConfig:
             log_retention_days=self.log_retention_days,
         )
 
+    def answer_props(self) -> AnswerProps:
+        """Props of the Answer construct."""
+        names = self.names()
+        return AnswerProps(
+            function_name=names.answer_function,
+            rule_name=names.answer_rule,
+            dead_letter_queue_name=names.answer_dlq,
+            uploads_prefix=self.uploads_prefix,
+            answers_prefix=self.answers_prefix,
+            pca_models_prefix=self.pca_models_prefix,
+            classifiers_prefix=self.classifiers_prefix,
+            max_object_bytes=self.max_object_bytes,
+            confidence_threshold=self.confidence_threshold,
+            answer_memory_mb=self.answer_memory_mb,
+            answer_architecture=self.answer_architecture,
+            answer_timeout_seconds=self.answer_timeout_seconds,
+            answer_max_concurrency=self.answer_max_concurrency,
+            answer_models_ttl_seconds=self.answer_models_ttl_seconds,
+            answer_delivery_retries=self.answer_delivery_retries,
+            answer_invoke_retries=self.answer_invoke_retries,
+            answer_max_event_age_seconds=self.answer_max_event_age_seconds,
+            powertools_log_level=self.powertools_log_level,
+            log_retention_days=self.log_retention_days,
+        )
+
     def alert_topic_props(self) -> AlertTopicProps:
         """Props of the AlertTopic construct."""
         return AlertTopicProps(topic_name=self.names().alerts_topic, alert_email=self.alert_email)
@@ -343,6 +380,7 @@ class PipelineConfig:
             repository_name=self.names().image_repository,
             image_retention_count=self.image_retention_count,
             bootstrap_qualifier=self.bootstrap_qualifier,
+            lambda_functions=(self.names().answer_function,),
         )
 
     def image_publishing_role_arn(self, account: str) -> str:

@@ -35,6 +35,10 @@ ECR_PUSH_ACTIONS = (
     "ecr:PutImage",
     "ecr:UploadLayerPart",
 )
+#: What Lambda needs on the repository of a function's container image (Lambda Developer Guide, "Amazon ECR
+#: permissions"); pinned here so that Lambda never edits this CloudFormation-managed policy itself.
+LAMBDA_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+LAMBDA_SERVICE = "lambda.amazonaws.com"
 #: Construct id prefix of CDK's helper Lambda that empties the repository on delete.
 AUTO_DELETE_IMAGES_PROVIDER_ID = "Custom::ECRAutoDeleteImagesCustomResourceProvider"
 
@@ -42,6 +46,31 @@ AUTO_DELETE_IMAGES_PROVIDER_ID = "Custom::ECRAutoDeleteImagesCustomResourceProvi
 def emr_applications_arn(region: str, account: str) -> str:
     """ARN pattern of the account's EMR Serverless applications (confused-deputy conditions)."""
     return f"arn:aws:emr-serverless:{region}:{account}:/applications/*"
+
+
+def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
+    """Keep the images in use and the last ``image_retention_count`` images.
+
+    The repository holds two images (the Spark image and the answer Lambda's), each rebuilt at its own
+    pace: a count alone could expire the one that changes less. An image matched by a higher-priority rule
+    is never expired by a lower one (ECR lifecycle policies), so each image in use gets its own rule.
+    """
+    protected = [
+        ecr.LifecycleRule(
+            rule_priority=priority,
+            description="An image the pipeline stack runs: never expired",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_prefix_list=[tag],
+            max_image_count=1,
+        )
+        for priority, tag in enumerate(props.protected_tags, start=1)
+    ]
+    rest = ecr.LifecycleRule(
+        rule_priority=len(protected) + 1,
+        description="Older builds, kept for a rollback",
+        max_image_count=props.image_retention_count,
+    )
+    return [*protected, rest]
 
 
 class ImageRepositoryStack(Stack):
@@ -55,7 +84,7 @@ class ImageRepositoryStack(Stack):
             repository_name=props.repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            lifecycle_rules=[ecr.LifecycleRule(max_image_count=props.image_retention_count)],
+            lifecycle_rules=lifecycle_rules(props),
             # Images are rebuilt from docker/ by every deploy: nothing is lost when the stack goes, and a
             # retained repository with this fixed name would block the next deploy.
             removal_policy=RemovalPolicy.DESTROY,
@@ -72,6 +101,22 @@ class ImageRepositoryStack(Stack):
                 },
             )
         )
+        if props.lambda_functions:
+            self.repository.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="LambdaContainerImages",
+                    principals=[iam.ServicePrincipal(LAMBDA_SERVICE)],
+                    actions=list(LAMBDA_PULL_ACTIONS),
+                    conditions={
+                        "StringLike": {
+                            "aws:SourceArn": [
+                                f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+                                for name in props.lambda_functions
+                            ]
+                        }
+                    },
+                )
+            )
         self.repository.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CdkImagePublishing",

@@ -59,6 +59,8 @@ class Processing(Construct):
             "SparkImage",
             directory=str(DOCKERFILE_DIR),
             file=DOCKERFILE,
+            # Its context is its Dockerfile alone: other images' Dockerfiles beside it never rebuild it.
+            exclude=["*", f"!{DOCKERFILE}"],
             platform=IMAGE_PLATFORM,
             outputs=list(IMAGE_OUTPUTS),
         )

@@ -80,6 +80,9 @@ class ResourceNames:
     refit_state_machine: str
     refit_schedule: str
     glue_database: str
+    answer_function: str
+    answer_rule: str
+    answer_dlq: str
 
 
 def resource_names(name_prefix: str, region: str) -> ResourceNames:
@@ -98,6 +101,9 @@ def resource_names(name_prefix: str, region: str) -> ResourceNames:
         refit_schedule=f"{p}-weekly-refit",
         glue_database=f"{p.replace('-', '_')}_features",
         image_stack=f"{STACK_NAME}Images",
+        answer_function=f"{p}-answer",
+        answer_rule=f"{p}-answer-uploads",
+        answer_dlq=f"{p}-answer-dlq",
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from cdk_app.answer import Answer
 from cdk_app.artifacts import Artifacts
 from cdk_app.catalog import Catalog
 from cdk_app.ingest import Ingest
@@ -74,6 +75,16 @@ class PipelineStack(Stack):
             ingest_function=self.ingest.function,
         )
 
+        self.answer = Answer(
+            self,
+            "Answer",
+            props.answer,
+            ingestion=self.storage.ingestion,
+            results=self.storage.results,
+            artifacts=self.storage.artifacts,
+            alerts=self.alerts.topic,
+        )
+
         outputs = {
             "IngestionBucket": self.storage.ingestion.bucket_name,
             "UploadsPrefix": props.storage.uploads_prefix,
@@ -85,6 +96,11 @@ class PipelineStack(Stack):
             "EmrApplicationId": self.processing.application_id,
             "AlertTopicArn": self.alerts.topic.topic_arn,
             "AccessLogsBucket": self.storage.access_logs.bucket_name,
+            "AnswerFunctionName": self.answer.function.function_name,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+
+    def image_tags(self) -> tuple[str, ...]:
+        """The tags of the images this stack runs (the Spark image, the answer Lambda's) in its repository."""
+        return (self.processing.image.image_tag, self.answer.image.image_tag)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdk_app import shared
+from cdk_app.answer_props import AnswerProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.ingest_props import IngestProps
@@ -39,6 +40,8 @@ class PipelineProps:
     ingest: IngestProps = field(default_factory=IngestProps)
     #: Alarms and budget. Default ``MonitoringProps()``.
     monitoring: MonitoringProps = field(default_factory=MonitoringProps)
+    #: The instant-answer Lambda and its trigger. Default ``AnswerProps()``.
+    answer: AnswerProps = field(default_factory=AnswerProps)
 
     def __post_init__(self) -> None:
         require_match(self, "project_tag", r".+", "non-empty")
@@ -68,12 +71,13 @@ class PipelineProps:
         state machine the Lambda may inspect must be the one it starts; and so on.
         """
         s, a, p, c = self.storage, self.artifacts, self.processing, self.catalog
-        o, r, i = self.orchestration, self.refit, self.ingest
+        o, r, i, n = self.orchestration, self.refit, self.ingest, self.answer
         return {
             "uploads_prefix": {
                 "storage": s.uploads_prefix,
                 "processing": p.uploads_prefix,
                 "ingest": i.uploads_prefix,
+                "answer": n.uploads_prefix,
             },
             "manifests_prefix": {
                 "storage": s.manifests_prefix,
@@ -85,6 +89,7 @@ class PipelineProps:
                 "storage": s.answers_prefix,
                 "processing": p.answers_prefix,
                 "orchestration": o.answers_prefix,
+                "answer": n.answers_prefix,
             },
             "features_prefix": {
                 "catalog": c.features_prefix,
@@ -96,11 +101,13 @@ class PipelineProps:
                 "processing": p.pca_models_prefix,
                 "orchestration": o.pca_models_prefix,
                 "refit": r.pca_models_prefix,
+                "answer": n.pca_models_prefix,
             },
             "classifiers_prefix": {
                 "processing": p.classifiers_prefix,
                 "orchestration": o.classifiers_prefix,
                 "refit": r.classifiers_prefix,
+                "answer": n.classifiers_prefix,
             },
             "code_prefix": {"artifacts": a.code_prefix, "processing": p.code_prefix},
             "models_prefix": {"artifacts": a.models_prefix, "processing": p.models_prefix},
@@ -116,7 +123,16 @@ class PipelineProps:
                 "orchestration": o.state_machine_name,
                 "ingest": i.state_machine_name,
             },
-            "max_object_bytes": {"ingest": i.max_object_bytes, "orchestration": o.max_object_bytes},
+            "max_object_bytes": {
+                "ingest": i.max_object_bytes,
+                "orchestration": o.max_object_bytes,
+                "answer": n.max_object_bytes,
+            },
+            # The instant answer and the batch's must be the same numbers.
+            "confidence_threshold": {
+                "orchestration": o.confidence_threshold,
+                "answer": n.confidence_threshold,
+            },
             "emr_max_vcpu": {"processing": p.emr_max_vcpu, "spark jobs": o.spark.emr_max_vcpu},
             "emr_max_memory_gb": {"processing": p.emr_max_memory_gb, "spark jobs": o.spark.emr_max_memory_gb},
             "job_timeout_minutes": {

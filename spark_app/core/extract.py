@@ -10,16 +10,18 @@ import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from spark_app.core import schema
 from spark_app.core.decode import DecodeError, decode_image, preprocess
 from spark_app.core.defaults import MAX_PIXELS
 from spark_app.core.formats import is_supported_name, unsupported_reason
 from spark_app.core.model import FeatureExtractor
+
+if TYPE_CHECKING:  # pandas only for the batch's frames: the answer Lambda ships without it
+    import pandas as pd
 
 # Error stages, in pipeline order.
 STAGE_FORMAT = "format"
@@ -98,6 +100,8 @@ def extracted_frame(
     paths: Sequence[str], labels: Sequence[Any], results: Sequence[Extracted]
 ) -> pd.DataFrame:
     """The rows of a batch (``schema.EXTRACTED`` columns), one per input, in order."""
+    import pandas as pd
+
     frame = pd.DataFrame(
         {
             "path": list(paths),

@@ -9,11 +9,14 @@ features already are; the answer Lambda applies the very same functions to one p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from spark_app.core.defaults import CONFIDENCE_THRESHOLD
+
+if TYPE_CHECKING:  # pandas only for the batch's frames: the answer Lambda ships without it
+    import pandas as pd
 
 #: What a classifier takes: the raw 1280-d features or their projection on a PCA basis.
 RAW, PCA = "raw", "pca"

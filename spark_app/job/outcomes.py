@@ -34,6 +34,8 @@ class PartitionOutcome:
     errors: tuple[tuple[str | None, ...], ...] = ()  # rows of ERROR_FIELDS
     answers: int = 0
     unknown: int = 0
+    #: Uploads answered already (by the answer Lambda or an earlier run): their answers were left alone.
+    answers_kept: int = 0
 
 
 class OutcomesParam:
@@ -58,6 +60,7 @@ class BatchOutcome:
     by_stage: dict[str, int]
     answers: int = 0
     unknown: int = 0
+    answers_kept: int = 0
     #: The failed files' rows (ERROR_FIELDS), when they came back with the outcomes.
     error_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -82,6 +85,7 @@ def total(outcomes: dict[int, PartitionOutcome], inputs: int) -> BatchOutcome:
         by_stage=dict(sorted(by_stage.items())),
         answers=sum(o.answers for o in outcomes.values()),
         unknown=sum(o.unknown for o in outcomes.values()),
+        answers_kept=sum(o.answers_kept for o in outcomes.values()),
         error_rows=rows,
     )
 
@@ -101,8 +105,9 @@ class AnswerTarget:
             frame, batch_id=self.batch_id, model_version=self.model_version, input_root=self.input_root
         )
 
-    def write(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """Write every row's answer; returns the batch as accounted for, and how many answers were written.
+    def write(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+        """Write every row's answer that does not exist yet; returns the batch as accounted for, how many
+        answers this call wrote and how many it kept (they existed already: the instant answer, a retry).
 
         An answer that cannot be written (a key over S3's 1,024 bytes, a refused or failed request)
         makes its image that upload's error (stage ``answer``), whose error answer is then tried once;
@@ -112,8 +117,9 @@ class AnswerTarget:
         pairs = self.answers(frame)
         lost: dict[str, str] = {}
         written = write_answers(self.root, pairs, on_error=lambda key, exc: lost.setdefault(key, _line(exc)))
+        kept = len(pairs) - written - len(lost)
         if not lost:
-            return frame, written
+            return frame, written, kept
         missing = np.array([key in lost for key, _ in pairs])
         failed = frame["error"].notna().to_numpy()
         frame = frame.copy()
@@ -125,15 +131,15 @@ class AnswerTarget:
             f"{e} (error answer not written either)" for e in frame.loc[files, "error"]
         ]
         written += write_answers(self.root, self.answers(frame.loc[images]), on_error=lambda _key, _exc: None)
-        return frame, written
+        return frame, written, kept
 
 
 @dataclass
 class OutcomeRecorder:
     """Executor side of the single pass: ``mapInPandas`` post-processing of the extracted batches.
 
-    Yields only the images (with their head columns), writes every row's answer when a ``target``
-    is given, and reports one :class:`PartitionOutcome` per partition through ``report``.
+    Yields only the images (with their head columns), writes every row's answer that does not exist yet
+    when a ``target`` is given, and reports one :class:`PartitionOutcome` per partition through ``report``.
     """
 
     report: Callable[[dict[int, PartitionOutcome]], None]
@@ -141,12 +147,12 @@ class OutcomeRecorder:
     target: AnswerTarget | None = None
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        images = answers = unknown = 0
+        images = answers = unknown = kept = 0
         errors: list[tuple[str | None, ...]] = []
         for batch in batches:
             if self.target is not None:
-                batch, written = self.target.write(batch)
-                answers += written
+                batch, written, existing = self.target.write(batch)
+                answers, kept = answers + written, kept + existing
             failed = batch["error"].notna()
             errors += [tuple(_none(v) for v in row) for row in batch.loc[failed, list(ERROR_FIELDS)].values]
             ok = batch.loc[~failed].reset_index(drop=True)
@@ -155,7 +161,8 @@ class OutcomeRecorder:
                 unknown += int((ok["predicted_label"] == UNKNOWN).sum())
             if len(ok):
                 yield ok
-        self.report({self.partition_index(): PartitionOutcome(images, tuple(errors), answers, unknown)})
+        outcome = PartitionOutcome(images, tuple(errors), answers, unknown, kept)
+        self.report({self.partition_index(): outcome})
 
 
 def _none(value: Any) -> Any:

@@ -143,7 +143,10 @@ def single_pass(spark: Any, prepared: PreparedRun) -> tuple[BatchOutcome, int]:
         delete_partition(features_base, batch_id)
     log.info(f"features: {outcome.images} images, {outcome.errors} errors (one pass)")
     if target is not None:
-        log.info(f"answers: {outcome.answers} written to {config.answers} ({outcome.unknown} unknown)")
+        log.info(
+            f"answers: {outcome.answers} written to {config.answers} ({outcome.unknown} unknown), "
+            f"{outcome.answers_kept} already answered"
+        )
     return outcome, builds.value
 
 
@@ -223,6 +226,7 @@ def summarize(prepared: PreparedRun, outcome: BatchOutcome, builds: int) -> RunS
         classifier_note=prepared.classifier_note,
         unknown_predictions=outcome.unknown,
         answers_written=outcome.answers,
+        answers_kept=outcome.answers_kept,
     )
 
 

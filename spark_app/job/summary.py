@@ -31,6 +31,8 @@ class RunSummary:
     #: Images whose answer is ``unknown`` (below the confidence threshold).
     unknown_predictions: int = 0
     answers_written: int = 0
+    #: Uploads that had an answer already (the answer Lambda's, or an earlier run's): left as they were.
+    answers_kept: int = 0
     #: Partition locations registered in the Glue catalog.
     catalog_partitions: list[str] = field(default_factory=list)
 
@@ -60,8 +62,9 @@ def format_summary(summary: RunSummary) -> str:
         )
     else:
         lines.append(f"classifier     none ({summary.classifier_note})")
-    if summary.answers_written:
-        lines.append(f"answers        {summary.answers_written} written")
+    if summary.answers_written or summary.answers_kept:
+        kept = f", {summary.answers_kept} already answered (kept)" if summary.answers_kept else ""
+        lines.append(f"answers        {summary.answers_written} written{kept}")
     lines.append(f"features at    {summary.features_path or 'nothing written (no image in this batch)'}")
     lines.append(f"errors at      {summary.errors_path or 'nothing written (no failed file in this batch)'}")
     return "\n".join(lines)

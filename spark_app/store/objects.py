@@ -34,6 +34,10 @@ class StorageError(OSError):
     """An object that cannot be read, listed or written; the message says why."""
 
 
+class ObjectTooLarge(StorageError):
+    """An object above the size limit of a read (nothing of it was read)."""
+
+
 @dataclass(frozen=True)
 class ListedFile:
     """A file found under an input root."""
@@ -139,7 +143,7 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
         size = response.get("ContentLength", 0)
         if max_bytes is not None and size > max_bytes:
             response["Body"].close()
-            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+            raise ObjectTooLarge(_too_large(size, max_bytes))
         try:
             return response["Body"].read()
         except Exception as exc:  # the connection dropped mid-body (after botocore's own retries)
@@ -148,7 +152,7 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            raise StorageError(f"file too large: {size:,} bytes, above the limit of {max_bytes:,}")
+            raise ObjectTooLarge(_too_large(size, max_bytes))
         return path.read_bytes()
     except FileNotFoundError:
         raise StorageError(f"file not found: {uri}") from None
@@ -158,6 +162,10 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
         raise StorageError(f"is a directory, not a file: {uri}") from None
     except OSError as exc:
         raise StorageError(f"cannot read {uri}: {exc.strerror or exc}") from None
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return f"file too large: {size:,} bytes, above the limit of {max_bytes:,}"
 
 
 def read_text(uri: str) -> str:
@@ -269,6 +277,50 @@ def write_text_if(uri: str, text: str, *, expected_etag: str | None) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(body)
         tmp.replace(path)
+
+
+#: Attempts of a create that meets S3's 409 ConditionalRequestConflict (a concurrent delete of the key).
+_CREATE_ATTEMPTS = 3
+
+
+def create_text(uri: str, text: str) -> bool:
+    """Write a small UTF-8 object only if it does not exist yet: True when written, False when it existed.
+
+    First writer wins, atomically: S3 refuses the PutObject itself (``If-None-Match: *``, 412) when the key
+    exists; locally the file appears complete or not at all (``os.link`` of a finished temporary file
+    fails when the target exists), without lock files.
+    """
+    body = text.encode("utf-8")
+    return _create_s3(uri, body) if is_s3_uri(uri) else _create_local(local_path(uri), body)
+
+
+def _create_s3(uri: str, body: bytes) -> bool:
+    bucket, key = split_s3_uri(uri)
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+            return True
+        except Exception as exc:
+            code = _error_code(exc)
+            if code in ("PreconditionFailed", "412"):
+                return False
+            # 409: a conflicting operation (a delete) raced this write; S3 asks for a retry.
+            if code not in ("ConditionalRequestConflict", "409") or attempt == _CREATE_ATTEMPTS:
+                raise _s3_error(uri, exc) from None
+    return False  # not reached: the last attempt returns or raises
+
+
+def _create_local(path: Path, body: bytes) -> bool:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(body)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def exists(uri: str) -> bool:

@@ -63,8 +63,9 @@ def test_dockerfile_extends_the_emr_serverless_image_and_pins_like_requirements(
         assert image[package] == requirements[package], package
 
 
-def test_docker_build_context_holds_only_the_dockerfile() -> None:
-    assert sorted(p.name for p in DOCKERFILE_DIR.iterdir()) == [DOCKERFILE]
+def test_docker_folder_holds_only_the_images_dockerfiles() -> None:
+    # The EMR image's build context is its Dockerfile alone (tests/cdk/test_stack.py checks the asset).
+    assert sorted(p.name for p in DOCKERFILE_DIR.iterdir()) == ["answer-lambda.Dockerfile", DOCKERFILE]
 
 
 def test_the_models_deployment_ships_the_litert_model_next_to_the_weights(synth) -> None:

@@ -20,16 +20,22 @@ def runtime_packages(listing: Path) -> list[str]:
     return [line for line in lines if line]
 
 
-def install_from_this_venv(packages: list[str], target: Path) -> None:
-    """Copy the installed files of ``packages`` into ``target`` (standing in for the runtime)."""
+def install_from_this_venv(packages: list[str], target: Path, *, link: bool = False) -> None:
+    """Copy (or symlink, for large packages) the installed files of ``packages`` into ``target``
+    (standing in for the runtime)."""
     for name in packages:
         dist = distribution(name)
         for file in dist.files or []:
             source = Path(dist.locate_file(file))
+            if file.parts[0] == "..":  # console scripts land outside site-packages: not importable
+                continue
             if source.is_file() and ".dist-info" not in str(file) and "__pycache__" not in str(file):
                 destination = target / file
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, destination)
+                if link:
+                    destination.symlink_to(source.resolve())
+                else:
+                    shutil.copyfile(source, destination)
 
 
 def asset_dir(synth, function) -> Path:

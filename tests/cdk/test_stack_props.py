@@ -72,6 +72,14 @@ CUSTOM = {
     "image_retention_count": 3,
     "weights_file": "w.h5",
     "python_path": "/usr/bin/python3",
+    "answer_memory_mb": 3008,
+    "answer_architecture": "arm64",
+    "answer_timeout_seconds": 20,
+    "answer_max_concurrency": 5,
+    "answer_models_ttl_seconds": 30,
+    "answer_delivery_retries": 1,
+    "answer_invoke_retries": 1,
+    "answer_max_event_age_seconds": 120,
 }
 
 
@@ -118,6 +126,13 @@ def test_physical_names_reach_the_props() -> None:
     assert props.alerts.topic_name == names.alerts_topic
     assert props.monitoring.budget_name == names.budget == "fx-test-monthly-eu-west-1"
     assert config.image_props().repository_name == names.image_repository
+    answer = props.answer
+    assert (answer.function_name, answer.rule_name, answer.dead_letter_queue_name) == (
+        "fx-test-answer",
+        "fx-test-answer-uploads",
+        "fx-test-answer-dlq",
+    )
+    assert config.image_props().lambda_functions == (names.answer_function,)
 
 
 def test_defaults_are_the_configuration_defaults() -> None:
@@ -130,7 +145,7 @@ def test_defaults_are_the_configuration_defaults() -> None:
         (
             {"storage": StorageProps(uploads_prefix="in/")},
             r"uploads_prefix must be the same in every construct's props "
-            r"\(storage: 'in/', processing: 'uploads/', ingest: 'uploads/'\)",
+            r"\(storage: 'in/', processing: 'uploads/', ingest: 'uploads/', answer: 'uploads/'\)",
         ),
         (
             {"orchestration": OrchestrationProps(state_machine_name="other")},

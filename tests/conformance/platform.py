@@ -39,6 +39,14 @@ def placeholders(
         for logical, props in resolver.of_type("AWS::Logs::LogGroup").items()
         if props.get("LogGroupName") == f"/aws/lambda/{spec.names.ingest_function}"
     ]
+    (answer_log_group,) = [
+        logical
+        for logical, props in resolver.of_type("AWS::Logs::LogGroup").items()
+        if props.get("LogGroupName") == f"/aws/lambda/{spec.names.answer_function}"
+    ]
+    answer_rule, _ = resolver.find("AWS::Events::Rule", "Name", spec.names.answer_rule)
+    answer_function, _ = resolver.find("AWS::Lambda::Function", "FunctionName", spec.names.answer_function)
+    answer_dlq, _ = resolver.find("AWS::SQS::Queue", "QueueName", spec.names.answer_dlq)
     (repo_props,) = images.of_type("AWS::ECR::Repository").values()
     config, names = spec.config, spec.names
     return {
@@ -63,6 +71,10 @@ def placeholders(
         "topic_arn": resolver.ref(topic),
         "queue_arn": spec.upload_queue.arn,
         "ingest_log_group": resolver.get_att(log_group, "Arn").removesuffix(":*"),
+        "answer_log_group": resolver.get_att(answer_log_group, "Arn").removesuffix(":*"),
+        "answer_function_arn": resolver.get_att(answer_function, "Arn"),
+        "answer_rule_arn": resolver.get_att(answer_rule, "Arn"),
+        "answer_dlq_arn": resolver.get_att(answer_dlq, "Arn"),
         "repository_arn": ecr_repository_arn(spec.region, spec.account, repo_props["RepositoryName"]),
         "budget": names.budget,
         "state_machine": names.state_machine,

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.recorder import INGEST, JOB, REPO_ROOT
+from tests.conformance.recorder import ANSWER, INGEST, JOB, REPO_ROOT
 from tests.conformance.requests import IamRequest, ecr_repository_arn
 from tests.e2e.cdk_stack import TemplateResolver
 
@@ -89,6 +89,7 @@ class PolicySet:
                 if props.get("ManagedPolicyArns") and key in (
                     JOB,
                     INGEST,
+                    ANSWER,
                     STATE_MACHINE,
                     REFIT_STATE_MACHINE,
                 ):
@@ -109,6 +110,8 @@ class PolicySet:
                 for queue in props["Queues"]:
                     arn = resolver.get_att(queue["Ref"], "Arn")
                     self.resource_policies[arn] = resolver.resolve(props["PolicyDocument"])
+            elif kind == "AWS::Lambda::Permission":
+                self._add_lambda_permission(resolver.resolve(props))
             elif kind == "AWS::ECR::Repository" and "RepositoryPolicyText" in props:
                 name = resolver.resolve(props["RepositoryName"])
                 arn = ecr_repository_arn(self.region, self.account, name)
@@ -139,7 +142,32 @@ class PolicySet:
                 "lambdas.ingest"
             ):
                 keys[props["Role"]["Fn::GetAtt"][0]] = INGEST
+            elif resource["Type"] == "AWS::Lambda::Function" and props.get("ImageConfig", {}).get(
+                "Command", [""]
+            )[0].startswith("lambdas.answer"):
+                keys[props["Role"]["Fn::GetAtt"][0]] = ANSWER
         return keys
+
+    def _add_lambda_permission(self, permission: dict[str, Any]) -> None:
+        """An ``AWS::Lambda::Permission`` as the statement Lambda adds to the function's resource policy
+        (Lambda Developer Guide, "Lambda resource-based policies": a source ARN becomes ``ArnLike``)."""
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": permission["Principal"]},
+            "Action": permission["Action"],
+            "Resource": permission["FunctionName"],
+        }
+        conditions: dict[str, Any] = {}
+        if "SourceArn" in permission:
+            conditions["ArnLike"] = {"AWS:SourceArn": permission["SourceArn"]}
+        if "SourceAccount" in permission:
+            conditions["StringEquals"] = {"AWS:SourceAccount": permission["SourceAccount"]}
+        if conditions:
+            statement["Condition"] = conditions
+        policy = self.resource_policies.setdefault(
+            str(permission["FunctionName"]), {"Version": "2012-10-17", "Statement": []}
+        )
+        policy["Statement"].append(statement)
 
     def _session(self, role_arn: str) -> str:
         name = role_arn.rsplit("/", 1)[1]

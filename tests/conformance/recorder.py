@@ -1,9 +1,10 @@
-"""Record every AWS API call the pipeline makes: the driver, its Python workers and the ingest Lambda.
+"""Record every AWS API call the pipeline makes: the driver, its Python workers and the two Lambdas.
 
 Calls are recorded at botocore's single choke point (``BaseClient._make_api_call``), as JSON lines:
 ``{"principal", "service", "operation", "region", "params"}`` (the parameters that decide IAM: bucket,
 key, prefix, ARNs...; never bodies). In this process, a call is the ingest Lambda's when the Lambda's
-code is on the stack (the test harness's own calls are not the pipeline's and are left out). Child
+code is on the stack, the answer Lambda's when its code is (the test harness's own calls are not the
+pipeline's and are left out). Child
 processes (``python -m spark_app`` and the Spark Python workers it starts) load ``site/sitecustomize.py``
 through ``PYTHONPATH`` and record as the principal named by ``FRUITS_AUDIT_PRINCIPAL``.
 """
@@ -27,7 +28,10 @@ PRINCIPAL_ENV = "FRUITS_AUDIT_PRINCIPAL"
 JOB = "job"
 #: Principal of the ingest Lambda's calls.
 INGEST = "ingest"
+#: Principal of the answer Lambda's calls.
+ANSWER = "answer"
 LAMBDA_CODE = str(REPO_ROOT / "lambdas") + os.sep
+ANSWER_CODE = str(REPO_ROOT / "lambdas" / "answer") + os.sep
 #: Request parameters that decide an IAM evaluation (bodies and the like are never kept).
 KEPT_PARAMS = (
     "Bucket",
@@ -90,9 +94,11 @@ def install(log_path: str, principal_of: Callable[[], str | None]) -> Callable[[
 
 
 def lambda_on_stack() -> str | None:
-    """``INGEST`` when the ingest Lambda's code is calling, else None (the harness)."""
+    """``ANSWER`` or ``INGEST`` when a Lambda's code is calling, else None (the harness)."""
     frame = sys._getframe(2)
     while frame is not None:
+        if frame.f_code.co_filename.startswith(ANSWER_CODE):
+            return ANSWER
         if frame.f_code.co_filename.startswith(LAMBDA_CODE):
             return INGEST
         frame = frame.f_back

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conformance.platform import placeholders, platform_requests
 from tests.conformance.policies import REFIT_STATE_MACHINE, STATE_MACHINE, Decision, PolicySet
-from tests.conformance.recorder import INGEST, JOB, read_calls, recording
+from tests.conformance.recorder import ANSWER, INGEST, JOB, read_calls, recording
 from tests.conformance.requests import IamRequest, UnknownOperation, requests_from_call
 from tests.e2e.local_flow import FlowResult, bad_uploads, run_flow, sample_uploads
 
@@ -75,20 +75,30 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
     assert seen[(JOB, "PutObject")] >= 2  # features and errors Parquet (+ the PCA model, the summary)
     # The Lambda: one manifest and one execution for the batch.
     assert seen[(INGEST, "PutObject")] == 1 and seen[(INGEST, "StartExecution")] == 1
-    # The batch registers its partitions in the catalog and writes one answer per upload.
+    # The batch registers its partitions in the catalog. Each upload's answer is written by the answer
+    # Lambda as it lands; the batch's conditional writes come later and are refused (first writer wins).
     assert seen[(JOB, "BatchCreatePartition")] == 2
-    answers = [
-        c for c in evaluated.calls if c["params"].get("Key", "").startswith(spec.config.answers_prefix)
-    ]
-    assert len(answers) == PHOTOS + 2
+    answers = Counter(
+        c["principal"]
+        for c in evaluated.calls
+        if c["operation"] == "PutObject" and c["params"].get("Key", "").startswith(spec.config.answers_prefix)
+    )
+    assert answers == {ANSWER: PHOTOS + 2, JOB: PHOTOS + 2}
+    assert {
+        k for p, k in ((c["principal"], c["params"].get("Key", "")) for c in evaluated.calls) if p == ANSWER
+    } >= {
+        f"{spec.config.pca_models_prefix}LATEST",
+        f"{spec.config.classifiers_prefix}LATEST",
+    }
     keys = {(c["principal"], c["params"].get("Key", "")) for c in evaluated.calls}
     assert any(p == JOB and k.startswith(spec.config.features_prefix) for p, k in keys)
     assert any(p == INGEST and k.startswith(spec.config.manifests_prefix) for p, k in keys)
-    # Worker processes recorded too: the uploads are only read by Spark's Python workers.
+    # Worker processes recorded too: the uploads are read by Spark's Python workers and the answer Lambda.
     uploads = [
         c for c in evaluated.calls if c["params"].get("Key", "").startswith(spec.config.uploads_prefix)
     ]
-    assert {c["principal"] for c in uploads} == {JOB}
+    assert {c["principal"] for c in uploads} == {JOB, ANSWER}
+    assert {c["operation"] for c in evaluated.calls if c["principal"] == ANSWER} == {"GetObject", "PutObject"}
 
 
 @pytest.mark.spark
@@ -103,7 +113,7 @@ def test_every_recorded_request_is_allowed(evaluated: Evaluated) -> None:
 def test_every_documented_platform_request_is_allowed(evaluated: Evaluated) -> None:
     refused = [d for d in evaluated.platform_decisions if not d.allowed]
     assert not refused, f"{len(refused)} platform requests would be refused on AWS:\n{_report(refused)}"
-    assert len(evaluated.platform_decisions) >= 45
+    assert len(evaluated.platform_decisions) >= 55
 
 
 @pytest.mark.spark
@@ -242,7 +252,7 @@ def test_calls_map_to_the_iam_actions_aws_authorizes() -> None:
 
 def test_platform_requests_name_a_known_principal_and_source() -> None:
     document = json.loads((Path(__file__).parent / "platform_requests.json").read_text())
-    principals = {JOB, INGEST, STATE_MACHINE, REFIT_STATE_MACHINE, "publisher", "nobody"}
+    principals = {JOB, INGEST, ANSWER, STATE_MACHINE, REFIT_STATE_MACHINE, "publisher", "nobody"}
     for entry in document["requests"]:
         assert entry["expect"] in ("allow", "deny"), entry["id"]
         assert entry["principal"] in principals or entry["principal"].startswith("service:"), entry["id"]

@@ -243,6 +243,7 @@ class TemplateResolver:
             "AWS::StepFunctions::StateMachine": lambda: (
                 f"arn:{PARTITION}:states:{where}:stateMachine:{self._name(logical, 'StateMachineName')}"
             ),
+            "AWS::Events::Rule": lambda: f"arn:{PARTITION}:events:{where}:rule/{self._name(logical, 'Name')}",
             "AWS::Logs::LogGroup": lambda: (
                 f"arn:{PARTITION}:logs:{where}:log-group:{self._name(logical, 'LogGroupName')}:*"
             ),

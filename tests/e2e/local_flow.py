@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +40,7 @@ from urllib.parse import unquote_plus
 import boto3
 
 from cdk_app.artifacts import model_files
+from tests.e2e import answer_flow
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
 from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
 
@@ -231,11 +232,18 @@ def upload_weights(s3: Any, spec: StackSpec) -> str:
     return f"s3://{bucket}/{spec.config.weights_key}"
 
 
-def upload_all(s3: Any, spec: StackSpec, uploads: Sequence[Upload]) -> list[str]:
-    """Upload under the ingestion bucket's uploads prefix; returns the objects' s3:// URIs."""
+def upload_all(
+    s3: Any, spec: StackSpec, uploads: Sequence[Upload], on_uploaded: Callable[[str], None] | None = None
+) -> list[str]:
+    """Upload under the ingestion bucket's uploads prefix; returns the objects' s3:// URIs.
+
+    ``on_uploaded`` is called with each object's key as soon as its PUT returned.
+    """
     bucket, prefix = spec.names.ingestion_bucket, spec.config.uploads_prefix
     for upload in uploads:
         s3.put_object(Bucket=bucket, Key=f"{prefix}{upload.key}", Body=upload.body)
+        if on_uploaded is not None:
+            on_uploaded(f"{prefix}{upload.key}")
     return [f"s3://{bucket}/{prefix}{upload.key}" for upload in uploads]
 
 
@@ -553,6 +561,8 @@ class FlowResult:
     refit: list[RefitStep] = field(default_factory=list)
     #: Upload key -> the JSON answer the app would fetch.
     answers: dict[str, Any] = field(default_factory=dict)
+    #: The instant path (S3 -> EventBridge -> answer Lambda): latencies, answers, failures.
+    instant: answer_flow.InstantAnswers | None = None
 
     @property
     def messages_received(self) -> int:
@@ -590,7 +600,9 @@ def run_flow(
         clients = clients_for(endpoint, spec.region)
         provisioned = provision(clients, spec)
         upload_weights(clients.s3, spec)
-        uris = upload_all(clients.s3, spec, uploads)
+        relay = answer_flow.Relay(clients, spec, endpoint)  # the instant answers, as each upload lands
+        uris = upload_all(clients.s3, spec, uploads, on_uploaded=relay.uploaded)
+        relay.wait([uri.split("/", 3)[3] for uri in uris])  # before the batch window closes
         notifications = wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(uploads))
         if duplicate_delivery and uploads:
             key = spec.config.uploads_prefix + uploads[0].key
@@ -608,7 +620,10 @@ def run_flow(
             else []
         )
         if after_refit:
-            uris += upload_all(clients.s3, spec, after_refit)
+            relay.models_ttl_elapsed()
+            fresh = upload_all(clients.s3, spec, after_refit, on_uploaded=relay.uploaded)
+            relay.wait([uri.split("/", 3)[3] for uri in fresh])
+            uris += fresh
             notifications += wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(after_refit))
             invocations += ingest(clients, spec, provisioned, redeliver_first_batch=False)
             runs += run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=runs)
@@ -624,6 +639,7 @@ def run_flow(
             out_dir=out_dir,
             **collect_outputs(clients.s3, spec, out_dir),
             refit=refit,
+            instant=relay.stop(),
         )
         print(format_summary(result), flush=True)
         if keep_running:
@@ -707,6 +723,7 @@ def format_summary(result: FlowResult) -> str:
         f"  refit {step.command:<9} exit {step.exit_code}  {json.dumps(step.report, sort_keys=True)[:160]}"
         for step in result.refit
     ]
+    lines += result.instant.summary_lines() if result.instant else []
     lines.append(f"errors         {len(errors)}")
     lines += [
         f"answer         {key}: {_answer_text(answer)}" for key, answer in sorted(result.answers.items())
@@ -819,6 +836,7 @@ def check(result: FlowResult) -> list[str]:
         bases = set(result.features["pca_version"].fillna("none"))
         if len(bases) != 1 or "none" in bases:
             problems.append(f"after the refit the rows are on {len(bases)} bases: {sorted(bases)}")
+    problems += answer_flow.problems(result.instant, result.uploads, result.answers)
     if result.left_in_queue or result.in_dead_letter_queue:
         problems.append(
             f"{result.left_in_queue} message(s) left in the queue, {result.in_dead_letter_queue} in the DLQ"

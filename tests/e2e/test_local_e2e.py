@@ -6,6 +6,7 @@ text file named .jpg, one S3 notification sent twice and the first SQS batch del
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.cdk_stack import TemplateError, evaluate_states_array
-from tests.e2e.local_flow import FlowResult, bad_uploads, check, run_flow, sample_uploads
+from tests.e2e.local_flow import FlowResult, bad_uploads, check, format_summary, run_flow, sample_uploads
 
 PHOTOS, CLASSES = 6, 3
 FEATURE_DIM = 1280
@@ -135,3 +136,24 @@ def test_states_array_substitutes_paths_and_unescapes_literals() -> None:
 def test_states_array_rejects_what_it_cannot_evaluate(expression: str) -> None:
     with pytest.raises(TemplateError):
         evaluate_states_array(expression, {"a": "x", "count": 3})
+
+
+# ------------------------------------------------------------------------------- the instant answers
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_each_upload_is_answered_on_arrival_and_the_batch_keeps_that_answer(flow: FlowResult) -> None:
+    instant, keys = flow.instant, [uri.split("/", 3)[3] for uri in flow.uploads]
+    assert instant is not None and set(instant.before_batch) == set(keys)  # before the batch window closed
+    assert instant.failed == {} and all(instant.results[k]["written"] for k in keys)
+    assert all(flow.answers[k]["batch_id"] is None for k in keys)  # the batch's later answers were refused
+    statuses = {k: flow.answers[k]["status"] for k in keys}
+    assert sorted(k for k, s in statuses.items() if s == "error") == sorted(
+        f"uploads/{u.key}" for u in bad_uploads()
+    )
+    (run,) = flow.executions
+    summary = json.loads((flow.local_copy / "runs" / f"{run.name}.json").read_text())
+    assert (summary["answers_written"], summary["answers_kept"]) == (0, PHOTOS + 2)
+    assert len(instant.latencies_ms()) == PHOTOS + 2
+    assert "upload -> answer  p50" in format_summary(flow)

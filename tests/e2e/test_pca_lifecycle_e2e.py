@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.e2e.local_flow import (
@@ -89,3 +90,37 @@ def test_the_batches_themselves_fitted_nothing(flow: FlowResult) -> None:
     )
     versions = sorted(p.name for p in models.iterdir() if p.is_dir())
     assert versions == [flow.refit[0].report["fitted"]]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_instant_answer_came_first_with_the_batchs_numbers(flow: FlowResult) -> None:
+    """For each new upload, the answer Lambda's answer (written first, kept) has the batch's numbers: same
+    model_version, basis and classifier, the same label, the confidence to 1e-4; its features (the Lambda's
+    extraction, recomputed here on the same bytes with the runtime the Lambda builds) have cosine >= 0.9999
+    with the Spark job's row."""
+    from lambdas.answer.config import load_config
+    from lambdas.answer.runtime import build_runtime
+    from lambdas.answer.service import answer_document
+    from spark_app.core.heads import Heads
+    from tests.e2e.answer_flow import answer_spec
+
+    runtime = build_runtime(load_config(answer_spec(flow.spec).environment))
+    classes = sorted({u.key.split("/")[0] for u in sample_uploads(PHOTOS, classes=CLASSES)})
+    rows = {row.path: row for row in flow.features.itertuples()}
+    bucket, prefix = flow.spec.names.ingestion_bucket, flow.spec.config.uploads_prefix
+    for upload in unlabelled_photos(classes):
+        key = f"{prefix}{upload.key}"
+        answer, row = flow.answers[key], rows[f"s3://{bucket}/{key}"]
+        assert answer["batch_id"] is None and flow.instant.results[key]["written"]
+        assert answer["status"] == "ok" and answer["label"] == row.predicted_label
+        assert abs(answer["confidence"] - row.confidence) <= 1e-4
+        assert (answer["model_version"], answer["pca_version"], answer["classifier_version"]) == (
+            row.model_version,
+            row.pca_version,
+            row.classifier_version,
+        )
+        assert [t["label"] for t in answer["top3"]] == list(row.top3_labels)
+        _, extracted = answer_document(upload.body, runtime.extractor, Heads(), runtime.model_version)
+        lam, spark = extracted.features.astype(np.float64), np.asarray(row.features, dtype=np.float64)
+        assert float(lam @ spark / np.linalg.norm(lam) / np.linalg.norm(spark)) >= 0.9999

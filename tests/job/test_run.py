@@ -280,7 +280,8 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     assert before.classifier_version is None and before.answers_written == 6
     promote(classifiers, result.version)
 
-    summary = run(config, spark)
+    fresh = tmp_path / "answers-after-promotion"
+    summary = run(replace(config, answers=str(fresh)), spark)
 
     assert summary.classifier_version == result.version and summary.answers_written == 6
     rows = _read(tmp_path / "out", "features", "batch-answers")
@@ -288,16 +289,20 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     truth = {str(p): p.parent.name for p in images}
     assert all(rows["predicted_label"][i] == truth[rows["path"][i]] for i in range(len(rows)))
     assert rows["top3_labels"].map(len).eq(3).all() and (rows["confidence"] >= 0.5).all()
-    documents = {p.name: json.loads(p.read_text()) for p in answers.rglob("*.json")}
+    documents = {p.name: json.loads(p.read_text()) for p in fresh.rglob("*.json")}
     assert len(documents) == 6
     assert documents[f"{images[0].name}.json"]["label"] == images[0].parent.name
     assert documents["truncated.jpg.json"]["status"] == "error"
     assert documents["gone.jpg.json"]["error_stage"] == "read"
     assert all("exif" not in json.dumps(d).lower() for d in documents.values())
 
+    # Answered uploads keep their first answer (first writer wins): a re-run writes none and fails on none.
     unsure = run(replace(config, confidence_threshold=1.0, batch_id="unsure"), spark)
     assert unsure.unknown_predictions == 4
+    assert (unsure.answers_written, unsure.answers_kept) == (0, 6)
     assert set(_read(tmp_path / "out", "features", "unsure")["predicted_label"]) == {"unknown"}
+    first = json.loads((answers / f"{images[0].name}.json").read_text())
+    assert first["status"] == "no_classifier" and first["batch_id"] == "batch-answers"
 
 
 def test_a_batch_is_one_spark_job_that_projects_on_the_promoted_basis(seeded, spark, tmp_path) -> None:
