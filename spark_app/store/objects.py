@@ -160,6 +160,8 @@ def read_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
         raise StorageError(f"permission denied: {uri}") from None
     except IsADirectoryError:
         raise StorageError(f"is a directory, not a file: {uri}") from None
+    except StorageError:
+        raise
     except OSError as exc:
         raise StorageError(f"cannot read {uri}: {exc.strerror or exc}") from None
 

@@ -132,16 +132,16 @@ def test_a_key_too_long_for_its_answer_is_that_uploads_error(monkeypatch) -> Non
 
 
 def test_an_answer_write_that_throws_makes_an_error_answer(tmp_path, monkeypatch) -> None:
-    real_write = objects.write_text
+    real_create = objects.create_text
     thrown: list[str] = []
 
-    def write_failing_once(uri: str, text: str) -> None:
+    def create_failing_once(uri: str, text: str) -> bool:
         if uri.endswith("b.jpg.json") and not thrown:
             thrown.append(uri)
             raise RuntimeError("connection reset by peer")
-        real_write(uri, text)
+        return real_create(uri, text)
 
-    monkeypatch.setattr(objects, "write_text", write_failing_once)
+    monkeypatch.setattr(objects, "create_text", create_failing_once)
     reported: list[dict[int, PartitionOutcome]] = []
     target = AnswerTarget(str(tmp_path / "answers"), "/in", "b1", "mobilenet@abc")
     batch = _batch(["/in/x/a.jpg", "/in/x/b.jpg"], set())
