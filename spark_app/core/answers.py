@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from spark_app.core.uris import is_s3_uri, local_path, split_s3_uri
+
+if TYPE_CHECKING:  # pandas is imported where it is used: the app API Lambda reads the key rule only
+    import pandas as pd
 
 ANSWER_SUFFIX = ".json"
 #: The ``status`` of an answer.
@@ -94,4 +95,6 @@ def frame_answers(
 
 def is_missing(value: Any) -> bool:
     """pandas' missing markers (None, NaN, NA) in scalar cells; arrays are values."""
+    import pandas as pd
+
     return value is None or (not hasattr(value, "__len__") and bool(pd.isna(value)))
