@@ -110,7 +110,7 @@ def _jpeg_with_frame(width: int, height: int) -> bytes:
 
 
 def test_a_jpeg_bomb_and_a_jpeg_without_pixels_are_refused() -> None:
-    with pytest.raises(TooManyPixelsError, match="65,535x65,535|4,294,836,225"):
+    with pytest.raises(TooManyPixelsError, match="65535x65535 = 4,294,836,225 pixels"):
         check_pixels(header_of(_jpeg_with_frame(65_535, 65_535)))
     with pytest.raises(TooManyPixelsError, match="no pixels"):
         check_pixels(header_of(_jpeg_with_frame(640, 0)))
@@ -127,6 +127,7 @@ def test_a_jpeg_bomb_and_a_jpeg_without_pixels_are_refused() -> None:
         (b"\x89PNG\r\n\x1a\n" + struct.pack(">I4s", 13, b"IDAT") + b"\x00" * 13, "first chunk is not IHDR"),
         (b"RIFF\x00\x00\x00\x00WEBPXXXX" + b"\x00" * 20, "unknown first chunk"),
     ],
+    ids=["jpeg-cut", "png-cut", "webp-cut", "jpeg-sos", "jpeg-length", "png-idat", "webp-chunk"],
 )
 def test_corrupt_headers_are_refused_with_a_reason(data: bytes, reason: str) -> None:
     with pytest.raises(HeaderError, match=reason) as caught:
@@ -145,6 +146,7 @@ def test_corrupt_headers_are_refused_with_a_reason(data: bytes, reason: str) -> 
         (b"This is a shopping list, not a photo.\n", None),
         (b"", None),
     ],
+    ids=["gif", "bmp", "tiff", "heif", "pdf", "text", "empty"],
 )
 def test_other_content_is_not_an_image_and_named_when_known(data: bytes, found: str | None) -> None:
     with pytest.raises(NotAnImageError) as caught:
