@@ -82,11 +82,12 @@ class Ingest(Construct):
                 queue=self.dead_letter_queue, max_receive_count=props.dlq_max_receive_count
             ),
         )
-        ingestion.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            s3n.SqsDestination(self.queue),
-            s3.NotificationKeyFilter(prefix=props.uploads_prefix),
-        )
+        for prefix in (props.uploads_prefix, props.curated_prefix):
+            ingestion.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.queue),
+                s3.NotificationKeyFilter(prefix=prefix),
+            )
 
         self.log_group = logs.LogGroup(
             self,
@@ -140,6 +141,7 @@ class Ingest(Construct):
                 ingest_env.ENV_MANIFEST_BUCKET: artifacts.bucket_name,
                 ingest_env.ENV_MANIFEST_PREFIX: props.manifests_prefix,
                 ingest_env.ENV_UPLOADS_PREFIX: props.uploads_prefix,
+                ingest_env.ENV_CURATED_PREFIX: props.curated_prefix,
                 ingest_env.ENV_MAX_OBJECT_BYTES: str(props.max_object_bytes),
                 ingest_env.ENV_POWERTOOLS_SERVICE_NAME: ingest_env.DEFAULT_SERVICE_NAME,
                 ingest_env.ENV_POWERTOOLS_LOG_LEVEL: props.powertools_log_level,

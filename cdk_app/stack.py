@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from cdk_app.app_access import AppAccess
 from cdk_app.artifacts import Artifacts
 from cdk_app.catalog import Catalog
 from cdk_app.ingest import Ingest
@@ -74,6 +75,14 @@ class PipelineStack(Stack):
             ingest_function=self.ingest.function,
         )
 
+        self.app_access = AppAccess(
+            self,
+            "AppAccess",
+            props.app_access,
+            ingestion=self.storage.ingestion,
+            results=self.storage.results,
+        )
+
         outputs = {
             "IngestionBucket": self.storage.ingestion.bucket_name,
             "UploadsPrefix": props.storage.uploads_prefix,
@@ -85,6 +94,10 @@ class PipelineStack(Stack):
             "EmrApplicationId": self.processing.application_id,
             "AlertTopicArn": self.alerts.topic.topic_arn,
             "AccessLogsBucket": self.storage.access_logs.bucket_name,
+            # What an app build needs: the identity pool and the API (docs/deploy.md, docs/app-api.md).
+            "IdentityPoolId": self.app_access.identity_pool_id,
+            "AppApiUrl": self.app_access.stage.url,
+            "CuratedPrefix": props.ingest.curated_prefix,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

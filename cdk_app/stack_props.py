@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cdk_app import shared
+from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.ingest_props import IngestProps
@@ -39,6 +40,8 @@ class PipelineProps:
     ingest: IngestProps = field(default_factory=IngestProps)
     #: Alarms and budget. Default ``MonitoringProps()``.
     monitoring: MonitoringProps = field(default_factory=MonitoringProps)
+    #: The app's identities, API and API Lambda. Default ``AppAccessProps()``.
+    app_access: AppAccessProps = field(default_factory=AppAccessProps)
 
     def __post_init__(self) -> None:
         require_match(self, "project_tag", r".+", "non-empty")
@@ -46,6 +49,18 @@ class PipelineProps:
             if len(set(values.values())) > 1:
                 found = ", ".join(f"{where}: {value!r}" for where, value in values.items())
                 raise ConfigError(f"{name} must be the same in every construct's props ({found})")
+        ingestion_prefixes = {
+            "uploads_prefix": self.storage.uploads_prefix,
+            "curated_prefix": self.ingest.curated_prefix,
+            "staging_prefix": self.storage.staging_prefix,
+        }
+        for name, prefix in ingestion_prefixes.items():
+            for other, other_prefix in ingestion_prefixes.items():
+                if name != other and prefix.startswith(other_prefix):
+                    raise ConfigError(
+                        f"{name} {prefix!r} lies under {other} {other_prefix!r}: app uploads, curated data "
+                        "and staged photos must be apart (labels, ingestion and retention differ)"
+                    )
 
     def shared_values(self) -> dict[str, dict[str, object]]:
         """Each value several constructs must agree on -> {props: its value there}.
@@ -54,13 +69,16 @@ class PipelineProps:
         state machine the Lambda may inspect must be the one it starts; and so on.
         """
         s, a, p, c = self.storage, self.artifacts, self.processing, self.catalog
-        o, r, i = self.orchestration, self.refit, self.ingest
+        o, r, i, app = self.orchestration, self.refit, self.ingest, self.app_access
         return {
             "uploads_prefix": {
                 "storage": s.uploads_prefix,
                 "processing": p.uploads_prefix,
                 "ingest": i.uploads_prefix,
+                "app_access": app.uploads_prefix,
             },
+            "curated_prefix": {"processing": p.curated_prefix, "ingest": i.curated_prefix},
+            "staging_prefix": {"storage": s.staging_prefix, "app_access": app.staging_prefix},
             "manifests_prefix": {
                 "storage": s.manifests_prefix,
                 "processing": p.manifests_prefix,
@@ -71,6 +89,7 @@ class PipelineProps:
                 "storage": s.answers_prefix,
                 "processing": p.answers_prefix,
                 "orchestration": o.answers_prefix,
+                "app_access": app.answers_prefix,
             },
             "features_prefix": {
                 "catalog": c.features_prefix,
@@ -102,7 +121,11 @@ class PipelineProps:
                 "orchestration": o.state_machine_name,
                 "ingest": i.state_machine_name,
             },
-            "max_object_bytes": {"ingest": i.max_object_bytes, "orchestration": o.max_object_bytes},
+            "max_object_bytes": {
+                "ingest": i.max_object_bytes,
+                "orchestration": o.max_object_bytes,
+                "app_access": app.max_object_bytes,
+            },
             "emr_max_vcpu": {"processing": p.emr_max_vcpu, "spark jobs": o.spark.emr_max_vcpu},
             "emr_max_memory_gb": {"processing": p.emr_max_memory_gb, "spark jobs": o.spark.emr_max_memory_gb},
             "job_timeout_minutes": {

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
@@ -30,6 +31,7 @@ PROPS = (
     AlertTopicProps,
     MonitoringProps,
     ImageRepositoryProps,
+    AppAccessProps,
     PipelineProps,
 )
 
