@@ -59,10 +59,10 @@ def test_written_manifest_is_read_back_by_spark_app(aws, lambda_context) -> None
     entries = parse_manifest(aws.read_text(execution_input["manifest_uri"]))
 
     etag = aws.s3.head_object(Bucket=INGEST_BUCKET, Key="uploads/Kiwi/root.jpeg")["ETag"].strip('"')
-    size = len(JPEG_BYTES)
+    size, peach = len(JPEG_BYTES), "Pêche"
     assert entries == [
         ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/Kiwi/k 1.jpg", label="Kiwi", size=size, etag=etag),
-        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/Pêche/p+1.png", label="Pêche", size=size, etag=etag),
+        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/{peach}/p+1.png", label=peach, size=size, etag=etag),
         ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/Kiwi/root.jpeg", label=None, size=size, etag=etag),
     ]
     assert batch_id_for(entries) == execution_input["batch_id"]
