@@ -27,7 +27,12 @@ PRINCIPAL_ENV = "FRUITS_AUDIT_PRINCIPAL"
 JOB = "job"
 #: Principal of the ingest Lambda's calls.
 INGEST = "ingest"
+#: Principal of the app API Lambda's calls; ``app:<identity id>`` for the app client's own calls.
+APP_API = "app_api"
+APP = "app:"
 LAMBDA_CODE = str(REPO_ROOT / "lambdas") + os.sep
+APP_API_CODE = str(REPO_ROOT / "lambdas" / "app_api") + os.sep
+APP_CLIENT_CODE = str(REPO_ROOT / "app_client") + os.sep
 #: Request parameters that decide an IAM evaluation (bodies and the like are never kept).
 KEPT_PARAMS = (
     "Bucket",
@@ -55,6 +60,8 @@ def call_record(client: Any, operation: str, params: dict[str, Any], principal: 
     kept = {k: params[k] for k in KEPT_PARAMS if k in params}
     if "Delete" in params:
         kept["DeleteKeys"] = [o["Key"] for o in params["Delete"].get("Objects", [])]
+    if not isinstance(kept.get("Key", ""), str):
+        del kept["Key"]  # a DynamoDB item key (the identity id): IAM authorizes on the table alone
     if isinstance(kept.get("CopySource"), dict):
         kept["CopySource"] = f"{kept['CopySource']['Bucket']}/{kept['CopySource']['Key']}"
     meta = client.meta
@@ -90,11 +97,17 @@ def install(log_path: str, principal_of: Callable[[], str | None]) -> Callable[[
 
 
 def lambda_on_stack() -> str | None:
-    """``INGEST`` when the ingest Lambda's code is calling, else None (the harness)."""
+    """Who is calling, by the innermost project code on the stack: the app API Lambda (``APP_API``), the
+    ingest Lambda (``INGEST``), the app client (``app:<its identity id>``), else None (the harness)."""
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.startswith(LAMBDA_CODE):
+        file = frame.f_code.co_filename
+        if file.startswith(APP_API_CODE):
+            return APP_API
+        if file.startswith(LAMBDA_CODE):
             return INGEST
+        if file.startswith(APP_CLIENT_CODE):
+            return f"{APP}{getattr(frame.f_locals.get('self'), 'identity_id', None)}"
         frame = frame.f_back
     return None
 

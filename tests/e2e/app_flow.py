@@ -19,6 +19,7 @@ import json
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +101,14 @@ def app_spec(spec: StackSpec) -> AppSpec:
 
 @dataclass(frozen=True)
 class PostedForm:
-    """One form POST of a photo: who, the form's fields, the file's size and type (for tests/conformance)."""
+    """One form POST of a photo: who, the form, the file's size and type, when (for tests/conformance)."""
 
     identity_id: str
     url: str
     fields: dict[str, str]
     size: int
     content_type: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,11 @@ class AppFlow:
 
     def _post(self, identity: AppIdentity, body: bytes, content_type: str) -> Grant:
         grant = identity.client.request_upload(content_type, len(body))
+        posted_at = datetime.now(UTC)
         identity.client.upload(grant, body)
-        self.forms.append(PostedForm(identity.identity_id, grant.url, grant.fields, len(body), content_type))
+        self.forms.append(
+            PostedForm(identity.identity_id, grant.url, grant.fields, len(body), content_type, posted_at)
+        )
         return grant
 
     def refuse_abuse(self, photo: AppPhoto) -> None:
