@@ -26,8 +26,7 @@ from constructs import Construct
 
 from cdk_app._util import acknowledge, log_retention, nag_ref
 from cdk_app.app_access_props import AppAccessProps
-from cdk_app.ingest import lambda_code
-from cdk_app.ingest_props import powertools_layer_arn
+from cdk_app.ingest import function_log_group, python_function
 from lambdas.app_api import config as app_env
 from lambdas.app_api import store
 
@@ -135,13 +134,7 @@ class AppAccess(Construct):
         self, props: AppAccessProps, *, ingestion: s3.IBucket, results: s3.IBucket
     ) -> lambda_.Function:
         stack = Stack.of(self)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{props.function_name}",
-            retention=log_retention(props.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = function_log_group(self, props.function_name, props.log_retention_days)
         self.function_role = iam.Role(
             self,
             "FunctionRole",
@@ -180,24 +173,15 @@ class AppAccess(Construct):
         ]
         policy = iam.Policy(self, "FunctionPolicy", statements=statements)
         self.function_role.attach_inline_policy(policy)
-        function = lambda_.Function(
+        function = python_function(
             self,
-            "Function",
             function_name=props.function_name,
             description="The app's API: upload grants (presigned POST) and commits of staged photos",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
             handler=HANDLER,
-            code=lambda_code(),
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(stack.region, props.powertools_layer_version)
-                )
-            ],
             role=self.function_role,
-            memory_size=256,
             timeout=Duration.seconds(props.app_api_timeout_seconds),
             log_group=self.log_group,
+            powertools_layer_version=props.powertools_layer_version,
             environment={
                 app_env.ENV_INGESTION_BUCKET: ingestion.bucket_name,
                 app_env.ENV_STAGING_PREFIX: props.staging_prefix,

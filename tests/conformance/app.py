@@ -10,12 +10,11 @@ requests and everything the app must be refused.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.conformance.platform import platform_requests
 from tests.conformance.post_policy import FormUpload, policy_of, with_policy
 from tests.conformance.recorder import APP, APP_API
 from tests.conformance.requests import IamRequest, s3_object_arn
@@ -27,7 +26,6 @@ DATA = Path(__file__).resolve().parent / "app_requests.json"
 STAGE = "$default"
 #: The secret of the credentials the flow's API Lambda signs forms with (the emulator's fake ones).
 SIGNING_SECRET = FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 def identities(app: AppFlowResult) -> dict[str, str]:
@@ -77,32 +75,9 @@ def api_arn(flow: FlowResult) -> str:
     return f"arn:aws:execute-api:{flow.spec.region}:{flow.spec.account}:{api_id}"
 
 
-def _fill(value: Any, values: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, values) for v in value]
-    if isinstance(value, str):
-        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
-    return value
-
-
 def data_requests(values: dict[str, str], data: Path = DATA) -> tuple[list[IamRequest], list[IamRequest]]:
     """(requests that must be allowed, requests that must be denied) of the data file, filled in."""
-    document = json.loads(data.read_text())
-    allowed: list[IamRequest] = []
-    denied: list[IamRequest] = []
-    for entry in document["requests"]:
-        source = document["sources"].get(entry["source"], entry["source"])
-        request = IamRequest(
-            principal=_fill(entry["principal"], values),
-            action=entry["action"],
-            resource=_fill(entry["resource"], values),
-            context=_fill(entry["context"], values),
-            source=f"{entry['id']} ({entry.get('confidence', 'negative case')}): {source}",
-        )
-        (allowed if entry["expect"] == "allow" else denied).append(request)
-    return allowed, denied
+    return platform_requests(values, data)
 
 
 def served_requests(flow: FlowResult) -> list[IamRequest]:

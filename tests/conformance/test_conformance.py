@@ -153,23 +153,17 @@ def test_every_negative_case_is_refused(evaluated: Evaluated) -> None:
 # ------------------------------------------------------------------------------- the evaluator itself
 
 
-def _one_role_template(statement: dict) -> dict:
+def _one_role_template(statement: dict, trust: dict | None = None) -> dict:
+    trust = trust or {
+        "Effect": "Allow",
+        "Principal": {"Service": "emr-serverless.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
     return {
         "Resources": {
             "JobRole": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "emr-serverless.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                },
+                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]}},
             },
             "JobPolicy": {
                 "Type": "AWS::IAM::Policy",
@@ -360,47 +354,19 @@ def test_upload_forms_refuse_oversize_wrong_type_expired_and_foreign_keys(evalua
 def test_the_identity_variable_is_substituted_before_evaluation() -> None:
     """Without the substitution the simulator refuses an identity its own answer (it drops the key)."""
     own = "answers/uploads/${cognito-identity.amazonaws.com:sub}/*"
-    template = {
-        "Resources": {
-            "GuestRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
-                                "Action": "sts:AssumeRoleWithWebIdentity",
-                                "Condition": {
-                                    "ForAnyValue:StringLike": {
-                                        "cognito-identity.amazonaws.com:amr": "unauthenticated"
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                },
-            },
-            "GuestPolicy": {
-                "Type": "AWS::IAM::Policy",
-                "Properties": {
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "Own",
-                                "Effect": "Allow",
-                                "Action": "s3:GetObject",
-                                "Resource": f"arn:aws:s3:::r/{own}",
-                            }
-                        ],
-                    },
-                    "Roles": [{"Ref": "GuestRole"}],
-                },
-            },
-        }
+    guest_trust = {
+        "Effect": "Allow",
+        "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}},
     }
+    statement = {
+        "Sid": "Own",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::r/{own}",
+    }
+    template = _one_role_template(statement, guest_trust)
     policies = PolicySet([template], account="123456789012", region="eu-west-3")
     policies.add_app_identity("app:a", "eu-west-3:aaaa")
     answer = "arn:aws:s3:::r/answers/uploads/eu-west-3:aaaa/p.jpg.json"

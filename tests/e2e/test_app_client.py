@@ -16,17 +16,15 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from moto import mock_aws
 
 from app_client.client import AppApiError, AppClient, AppSettings
 from app_client.http import HttpResponse, form_post, s3_error, signed_api_request
-from lambdas.app_api.aws import default_clients
 from lambdas.app_api.config import ROUTES
 from lambdas.app_api.handler import handler
 from tests.e2e.api_gateway import ApiGatewayEmulator, Caller, match_route, payload_v2_event, signature_valid
 from tests.e2e.sqs_lambda import FakeLambdaContext
 from tests.helpers.images import _save, fruit_rgb
-from tests.lambdas.app_api_world import ENVIRONMENT, INGEST_BUCKET, RESULTS_BUCKET, create_identity_table
+from tests.lambdas.app_api_world import INGEST_BUCKET, open_app_world
 
 REGION = "eu-west-3"
 API_URL = "https://a1b2c3d4e5.execute-api.eu-west-3.amazonaws.com"
@@ -158,27 +156,11 @@ class _FormToS3:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        **ENVIRONMENT,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    default_clients.cache_clear()
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        for bucket in (INGEST_BUCKET, RESULTS_BUCKET):
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        create_identity_table(boto3.client("dynamodb", region_name=REGION))
+    for app in open_app_world(monkeypatch):  # moto's S3 and identity table, the API's environment
         pool = boto3.client("cognito-identity", region_name=REGION).create_identity_pool(
             IdentityPoolName="fruits-app", AllowUnauthenticatedIdentities=True
         )["IdentityPoolId"]
-        yield {"s3": s3, "pool": pool}
-    default_clients.cache_clear()
+        yield {"s3": app.clients.s3, "pool": pool}
 
 
 def test_the_client_sends_a_photo_and_reads_its_answer_once_written(world: dict[str, Any]) -> None:
