@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 
 import pytest
 from PIL import Image
@@ -20,7 +21,7 @@ from spark_app.core.image_header import (
     read_header,
     sniff_other,
 )
-from tests.helpers.images import _save, exif_bytes, fruit_rgb, huge_png, real_images
+from tests.helpers.images import _save, exif_bytes, fruit_rgb, png_bomb_header, real_images
 
 
 def _pillow(data: bytes) -> tuple[str, tuple[int, int]]:
@@ -96,9 +97,15 @@ def test_a_header_beyond_the_read_budget_is_refused() -> None:
 
 
 def test_decompression_bombs_are_refused_from_the_header() -> None:
-    bomb = huge_png(20_000, 20_000)  # 400 MP, a few hundred KB
+    bomb = png_bomb_header(20_000, 20_000)  # announces 400 MP in a few bytes
     header = header_of(bomb)
     assert (header.width, header.height) == (20_000, 20_000)
+    above_ours = png_bomb_header(12_000, 9_000)  # 108 MP: under Pillow's own error threshold
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        assert _pillow(above_ours) == ("PNG", (12_000, 9_000))
+    with pytest.raises(TooManyPixelsError, match="108,000,000 pixels"):
+        check_pixels(header_of(above_ours))
     with pytest.raises(TooManyPixelsError, match="400,000,000 pixels, above the limit of 100,000,000"):
         check_pixels(header)
     check_pixels(ImageHeader("PNG", 10_000, MAX_PIXELS // 10_000))  # exactly the limit passes

@@ -30,7 +30,7 @@ from app_client.http import HttpResponse
 from tests.e2e.api_gateway import ApiCall, ApiGatewayEmulator, Caller
 from tests.e2e.cdk_stack import StackSpec, TemplateResolver
 from tests.e2e.sqs_lambda import FakeLambdaContext
-from tests.helpers.images import huge_png
+from tests.helpers.images import png_bomb_header
 
 TEST_DIR = Path(__file__).resolve().parents[2] / "data" / "sample" / "Test"
 IDENTITY_NAMES = ("A", "B")
@@ -259,7 +259,11 @@ class AppFlow:
         attempt("HEIC photo", 415, lambda: client.request_upload("image/heic", 2_000_000))
         attempt("oversize declaration", 413, lambda: client.request_upload("image/jpeg", 60 * 1024 * 1024))
         attempt("text named .jpg", 415, lambda: staged_then_commit(b"a shopping list\n" * 10, "image/jpeg"))
-        attempt("decompression bomb", 422, lambda: staged_then_commit(huge_png(20_000, 20_000), "image/png"))
+        attempt(
+            "decompression bomb",
+            422,
+            lambda: staged_then_commit(png_bomb_header(20_000, 20_000), "image/png"),
+        )
         attempt("commit without upload", 404, lambda: client.commit(client.request_upload("image/jpeg", 10)))
         reused = identity.grants[0]
         attempt("reused grant", 409, lambda: (client.upload(reused, photo.body), client.commit(reused)))

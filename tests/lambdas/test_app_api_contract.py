@@ -14,7 +14,7 @@ from openapi_spec_validator import validate as validate_spec
 from lambdas.app_api.config import ROUTES
 from lambdas.app_api.uploads import new_photo_id
 from spark_app.core.answers import error_answer, prediction_answer
-from tests.helpers.images import _save, fruit_rgb, huge_png
+from tests.helpers.images import _save, fruit_rgb, png_bomb_header
 from tests.lambdas.app_api_world import IDENTITY_A, AppWorld, api_event, open_app_world
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "app-api.openapi.json"
@@ -85,7 +85,9 @@ def test_every_reply_of_the_handler_is_documented(app_world: AppWorld) -> None:
     check(commit_route, app_world.commit(new_photo_id()))  # 404
     check(commit_route, app_world.call(api_event(commit_route, path={"photo_id": "x"})))  # 400
     check(commit_route, app_world.commit(grant_and_stage("image/jpeg", b"not a photo")))  # 415
-    check(commit_route, app_world.commit(grant_and_stage("image/png", huge_png(20_000, 20_000))))  # 422
+    check(
+        commit_route, app_world.commit(grant_and_stage("image/png", png_bomb_header(20_000, 20_000)))
+    )  # 422
     check(
         commit_route, app_world.call(api_event(commit_route, identity=None, path={"photo_id": photo}))
     )  # 403

@@ -24,7 +24,7 @@ from lambdas.app_api.uploads import (
 )
 from spark_app.core.defaults import MAX_FILE_BYTES
 from spark_app.core.image_header import ImageHeader, header_of
-from tests.helpers.images import _save, fruit_rgb, huge_png
+from tests.helpers.images import _save, fruit_rgb, png_bomb_header
 from tests.lambdas.app_api_world import CONFIG, EVENT, IDENTITY_A, api_event
 
 PHOTO = "0b6e2c1e-6d55-4d8e-9a59-2f7ad3c0d1b4"
@@ -147,7 +147,7 @@ JPEG_KEYS = photo_keys(CONFIG, IDENTITY_A, PHOTO, ".jpg")
         (b"This is a shopping list, not a photo.\n", 415, "not_an_image"),
         (_save(fruit_rgb(), "GIF"), 415, "not_an_image"),
         (_save(fruit_rgb(), "PNG"), 415, "type_mismatch"),
-        (huge_png(20_000, 20_000), 415, "type_mismatch"),
+        (png_bomb_header(20_000, 20_000), 415, "type_mismatch"),
         (_save(fruit_rgb(), "JPEG")[:30], 422, "unreadable_image"),
     ],
     ids=["text", "gif", "png", "png-bomb", "truncated-jpeg"],
@@ -162,7 +162,7 @@ def test_content_that_is_not_the_declared_image_is_refused(data: bytes, status: 
 
 def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     keys = photo_keys(CONFIG, IDENTITY_A, PHOTO, ".png")
-    bomb = huge_png(20_000, 20_000)
+    bomb = png_bomb_header(20_000, 20_000)
     refused = _refusal(check_staged, keys, len(bomb), header_of(bomb), max_bytes=MAX_FILE_BYTES)
     assert refused[:2] == (422, "too_many_pixels") and "400,000,000 pixels" in refused[2]
 

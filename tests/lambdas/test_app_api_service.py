@@ -19,7 +19,7 @@ from lambdas.app_api.aws import AwsClients, s3_endpoint
 from lambdas.app_api.config import ROUTE_COMMIT_UPLOAD, ROUTE_REQUEST_UPLOAD
 from lambdas.app_api.service import dispatch
 from spark_app.core.defaults import MAX_FILE_BYTES
-from tests.helpers.images import _save, fruit_rgb, huge_png
+from tests.helpers.images import _save, fruit_rgb, png_bomb_header
 from tests.lambdas.app_api_world import (
     CONFIG,
     IDENTITY_A,
@@ -80,7 +80,7 @@ def test_a_committed_photo_enters_the_pipeline_once_and_the_staged_copy_goes(app
     [
         ("image/jpeg", b"This is a shopping list, not a photo.\n", 415, "not_an_image"),
         ("image/jpeg", _save(fruit_rgb(), "PNG"), 415, "type_mismatch"),
-        ("image/png", huge_png(20_000, 20_000), 422, "too_many_pixels"),
+        ("image/png", png_bomb_header(20_000, 20_000), 422, "too_many_pixels"),
         ("image/webp", _save(fruit_rgb(), "WEBP")[:22], 422, "unreadable_image"),
     ],
     ids=["text", "png-declared-jpeg", "bomb", "truncated-webp"],
