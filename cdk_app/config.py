@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from cdk_app import context, shared
 from cdk_app.answer_props import AnswerProps
+from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
@@ -78,6 +79,9 @@ class PipelineConfig:
 
     # Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
     uploads_prefix: str = shared.UPLOADS_PREFIX
+    #: The data team's labelled datasets (``curated/<Class>/<file>``) and the app's staged photos.
+    curated_prefix: str = shared.CURATED_PREFIX
+    staging_prefix: str = shared.STAGING_PREFIX
     manifests_prefix: str = shared.MANIFESTS_PREFIX
     models_prefix: str = shared.MODELS_PREFIX
     pca_models_prefix: str = shared.PCA_MODELS_PREFIX
@@ -91,6 +95,7 @@ class PipelineConfig:
 
     # Retention (GDPR: keep raw uploads briefly).
     upload_retention_days: int = StorageProps.upload_retention_days
+    staging_retention_days: int = StorageProps.staging_retention_days
     #: Answers name the upload's key and its predicted fruit: kept as briefly as the app needs them.
     answer_retention_days: int = StorageProps.answer_retention_days
     manifest_retention_days: int = StorageProps.manifest_retention_days
@@ -146,6 +151,13 @@ class PipelineConfig:
     answer_delivery_retries: int = AnswerProps.answer_delivery_retries
     answer_invoke_retries: int = AnswerProps.answer_invoke_retries
     answer_max_event_age_seconds: int = AnswerProps.answer_max_event_age_seconds
+    # The app's door: see AppAccessProps (cdk_app/app_access_props.py).
+    upload_grant_seconds: int = AppAccessProps.upload_grant_seconds
+    uploads_per_identity: int = AppAccessProps.uploads_per_identity
+    quota_window_seconds: int = AppAccessProps.quota_window_seconds
+    app_api_rate_limit: int = AppAccessProps.app_api_rate_limit
+    app_api_burst_limit: int = AppAccessProps.app_api_burst_limit
+    app_api_timeout_seconds: int = AppAccessProps.app_api_timeout_seconds
 
     # Monitoring and cost.
     budget_monthly_usd: float = MonitoringProps.budget_monthly_usd
@@ -207,16 +219,19 @@ class PipelineConfig:
             ingest=self.ingest_props(),
             monitoring=self.monitoring_props(),
             answer=self.answer_props(),
+            app_access=self.app_access_props(),
         )
 
     def storage_props(self) -> StorageProps:
         """Props of the Storage construct."""
         return StorageProps(
             uploads_prefix=self.uploads_prefix,
+            staging_prefix=self.staging_prefix,
             manifests_prefix=self.manifests_prefix,
             emr_logs_prefix=self.emr_logs_prefix,
             answers_prefix=self.answers_prefix,
             upload_retention_days=self.upload_retention_days,
+            staging_retention_days=self.staging_retention_days,
             answer_retention_days=self.answer_retention_days,
             manifest_retention_days=self.manifest_retention_days,
             log_retention_days=self.log_retention_days,
@@ -245,6 +260,7 @@ class PipelineConfig:
             job_timeout_minutes=self.job_timeout_minutes,
             glue_database=names.glue_database,
             uploads_prefix=self.uploads_prefix,
+            curated_prefix=self.curated_prefix,
             code_prefix=self.code_prefix,
             models_prefix=self.models_prefix,
             manifests_prefix=self.manifests_prefix,
@@ -320,6 +336,7 @@ class PipelineConfig:
             function_name=names.ingest_function,
             state_machine_name=names.state_machine,
             uploads_prefix=self.uploads_prefix,
+            curated_prefix=self.curated_prefix,
             manifests_prefix=self.manifests_prefix,
             max_object_bytes=self.max_object_bytes,
             batch_window_seconds=self.batch_window_seconds,
@@ -353,6 +370,27 @@ class PipelineConfig:
             answer_delivery_retries=self.answer_delivery_retries,
             answer_invoke_retries=self.answer_invoke_retries,
             answer_max_event_age_seconds=self.answer_max_event_age_seconds,
+        )
+
+    def app_access_props(self) -> AppAccessProps:
+        """Props of the AppAccess construct."""
+        names = self.names()
+        return AppAccessProps(
+            identity_pool_name=names.identity_pool,
+            api_name=names.app_api,
+            function_name=names.app_api_function,
+            identity_table_name=names.identity_table,
+            uploads_prefix=self.uploads_prefix,
+            staging_prefix=self.staging_prefix,
+            answers_prefix=self.answers_prefix,
+            max_object_bytes=self.max_object_bytes,
+            upload_grant_seconds=self.upload_grant_seconds,
+            uploads_per_identity=self.uploads_per_identity,
+            quota_window_seconds=self.quota_window_seconds,
+            app_api_rate_limit=self.app_api_rate_limit,
+            app_api_burst_limit=self.app_api_burst_limit,
+            app_api_timeout_seconds=self.app_api_timeout_seconds,
+            powertools_layer_version=self.powertools_layer_version,
             powertools_log_level=self.powertools_log_level,
             log_retention_days=self.log_retention_days,
         )

@@ -38,9 +38,52 @@ LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
 
 
 def lambda_code() -> lambda_.AssetCode:
-    """The ingest Lambda's code asset (no Docker, no pip: dependencies come from the Powertools layer)."""
+    """The Lambdas' code asset (no Docker, no pip: dependencies come from the Powertools layer)."""
     return lambda_.Code.from_asset(
         str(REPO_ROOT), exclude=list(LAMBDA_ASSET_EXCLUDE), ignore_mode=IgnoreMode.GLOB
+    )
+
+
+def function_log_group(scope: Construct, function_name: str, retention_days: int) -> logs.LogGroup:
+    """A project Lambda's log group (``Logs``), named as Lambda names it, deleted with the stack."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/lambda/{function_name}",
+        retention=log_retention(retention_days),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
+def python_function(
+    scope: Construct,
+    *,
+    function_name: str,
+    description: str,
+    handler: str,
+    role: iam.IRole,
+    timeout: Duration,
+    log_group: logs.ILogGroup,
+    powertools_layer_version: int,
+    environment: dict[str, str],
+) -> lambda_.Function:
+    """A project Lambda (``Function``): Python 3.11 on x86_64, :func:`lambda_code`, the Powertools layer."""
+    layer_arn = powertools_layer_arn(Stack.of(scope).region, powertools_layer_version)
+    return lambda_.Function(
+        scope,
+        "Function",
+        function_name=function_name,
+        description=description,
+        runtime=lambda_.Runtime.PYTHON_3_11,
+        architecture=lambda_.Architecture.X86_64,
+        handler=handler,
+        code=lambda_code(),
+        layers=[lambda_.LayerVersion.from_layer_version_arn(scope, "Powertools", layer_arn)],
+        role=role,
+        memory_size=256,
+        timeout=timeout,
+        log_group=log_group,
+        environment=environment,
     )
 
 
@@ -82,19 +125,14 @@ class Ingest(Construct):
                 queue=self.dead_letter_queue, max_receive_count=props.dlq_max_receive_count
             ),
         )
-        ingestion.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            s3n.SqsDestination(self.queue),
-            s3.NotificationKeyFilter(prefix=props.uploads_prefix),
-        )
+        for prefix in (props.uploads_prefix, props.curated_prefix):
+            ingestion.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.queue),
+                s3.NotificationKeyFilter(prefix=prefix),
+            )
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{props.function_name}",
-            retention=log_retention(props.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = function_log_group(self, props.function_name, props.log_retention_days)
         # An explicit role: logs to its own log group only (no AWS managed policy).
         self.role = iam.Role(
             self,
@@ -117,29 +155,21 @@ class Ingest(Construct):
             )
         )
 
-        self.function = lambda_.Function(
+        self.function = python_function(
             self,
-            "Function",
             function_name=props.function_name,
             description="Batches upload notifications into a manifest and starts the feature pipeline",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
             handler=HANDLER,
-            code=lambda_code(),
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(stack.region, props.powertools_layer_version)
-                )
-            ],
             role=self.role,
-            memory_size=256,
             timeout=timeout,
             log_group=self.log_group,
+            powertools_layer_version=props.powertools_layer_version,
             environment={
                 ingest_env.ENV_STATE_MACHINE_ARN: state_machine.state_machine_arn,
                 ingest_env.ENV_MANIFEST_BUCKET: artifacts.bucket_name,
                 ingest_env.ENV_MANIFEST_PREFIX: props.manifests_prefix,
                 ingest_env.ENV_UPLOADS_PREFIX: props.uploads_prefix,
+                ingest_env.ENV_CURATED_PREFIX: props.curated_prefix,
                 ingest_env.ENV_MAX_OBJECT_BYTES: str(props.max_object_bytes),
                 ingest_env.ENV_POWERTOOLS_SERVICE_NAME: ingest_env.DEFAULT_SERVICE_NAME,
                 ingest_env.ENV_POWERTOOLS_LOG_LEVEL: props.powertools_log_level,

@@ -42,6 +42,9 @@ class IngestProps:
     #: Uploads under this prefix of the ingestion bucket notify the queue. Pattern ``name/``.
     #: Default ``uploads/``.
     uploads_prefix: str = shared.UPLOADS_PREFIX
+    #: Curated (labelled) data under this prefix of the ingestion bucket notify the queue too; their
+    #: folder is their label. Pattern ``name/``. Default ``curated/``.
+    curated_prefix: str = shared.CURATED_PREFIX
     #: The Lambda writes manifests under this prefix of the artifacts bucket. Pattern ``name/``.
     #: Default ``manifests/``.
     manifests_prefix: str = shared.MANIFESTS_PREFIX
@@ -71,7 +74,7 @@ class IngestProps:
         for name in ("queue_name", "dead_letter_queue_name"):
             require_match(self, name, *_QUEUE_NAME)
         require_match(self, "function_name", *_FUNCTION_NAME)
-        require_prefix(self, "uploads_prefix", "manifests_prefix")
+        require_prefix(self, "uploads_prefix", "curated_prefix", "manifests_prefix")
         require_positive(self, "max_object_bytes", "powertools_layer_version", "log_retention_days")
         require_between(self, "batch_window_seconds", 0, 300, "SQS event source limit")
         require_between(self, "batch_size", 1, 10000, "SQS event source limit")

@@ -130,17 +130,20 @@ class Processing(Construct):
             return [bucket.arn_for_objects(key) for key in emrfs_keys(prefix)]
 
         statements = [
+            # App uploads and the data team's curated (labelled) data; never the app's staged photos.
             iam.PolicyStatement(
                 sid="ReadUploads",
                 actions=["s3:GetObject"],
-                resources=objects(ingestion, props.uploads_prefix),
+                resources=objects(ingestion, props.uploads_prefix, props.curated_prefix),
             ),
             # The job lists uploads only for an s3:// --input (ListObjectsV2 always sends the prefix).
             iam.PolicyStatement(
                 sid="ListUploads",
                 actions=["s3:ListBucket"],
                 resources=[ingestion.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{props.uploads_prefix}*"]}},
+                conditions={
+                    "StringLike": {"s3:prefix": [f"{props.uploads_prefix}*", f"{props.curated_prefix}*"]}
+                },
             ),
             iam.PolicyStatement(
                 sid="ReadCodeModelsManifests",
@@ -207,6 +210,7 @@ class Processing(Construct):
                 )
                 for bucket, prefix in [
                     (ingestion, props.uploads_prefix),
+                    (ingestion, props.curated_prefix),
                     (artifacts, props.code_prefix),
                     (artifacts, props.models_prefix),
                     (artifacts, props.manifests_prefix),

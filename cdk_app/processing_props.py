@@ -17,6 +17,7 @@ from cdk_app.validation import (
 #: The job role's key prefixes, in the order its policy statements and acknowledgements use them.
 JOB_PREFIXES = (
     "uploads_prefix",
+    "curated_prefix",
     "code_prefix",
     "models_prefix",
     "manifests_prefix",
@@ -56,6 +57,8 @@ class ProcessingProps:
     glue_database: str = shared.DEFAULT_NAMES.glue_database
     #: Raw uploads the jobs read (ingestion bucket). Pattern ``name/``. Default ``uploads/``.
     uploads_prefix: str = shared.UPLOADS_PREFIX
+    #: Curated (labelled) data the jobs read (ingestion bucket). Pattern ``name/``. Default ``curated/``.
+    curated_prefix: str = shared.CURATED_PREFIX
     #: Spark code the jobs read (artifacts bucket). Pattern ``name/``. Default ``code/``.
     code_prefix: str = shared.CODE_PREFIX
     #: Model files the jobs read (artifacts bucket). Pattern ``name/``. Default ``models/``.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdas.app_api import config as app_api_config
 from lambdas.ingest import config as ingest_config
 
 #: Repository root (the CDK app packages files from it).
@@ -21,6 +22,10 @@ STACK_NAME = "FruitsPipeline"
 # Key prefixes (all end with "/"). Uploads and manifests are shared with the ingest Lambda.
 UPLOADS_PREFIX = ingest_config.DEFAULT_UPLOADS_PREFIX
 MANIFESTS_PREFIX = ingest_config.DEFAULT_MANIFEST_PREFIX
+#: Labelled datasets the data team loads (ingestion bucket): ``curated/<Class>/<file>``.
+CURATED_PREFIX = ingest_config.DEFAULT_CURATED_PREFIX
+#: The app's photos before their commit (ingestion bucket; never ingested, expire after a day).
+STAGING_PREFIX = app_api_config.DEFAULT_STAGING_PREFIX
 MODELS_PREFIX = "models/"
 PCA_MODELS_PREFIX = "pca-models/"
 CODE_PREFIX = "code/"
@@ -83,6 +88,10 @@ class ResourceNames:
     answer_function: str
     answer_rule: str
     answer_dlq: str
+    identity_pool: str
+    app_api: str
+    app_api_function: str
+    identity_table: str
 
 
 def resource_names(name_prefix: str, region: str) -> ResourceNames:
@@ -104,6 +113,10 @@ def resource_names(name_prefix: str, region: str) -> ResourceNames:
         answer_function=f"{p}-answer",
         answer_rule=f"{p}-answer-uploads",
         answer_dlq=f"{p}-answer-dlq",
+        identity_pool=f"{p}-app",
+        app_api=f"{p}-app-api",
+        app_api_function=f"{p}-app-api",
+        identity_table=f"{p}-app-identities",
     )
 
 

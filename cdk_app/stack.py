@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from cdk_app.answer import Answer
+from cdk_app.app_access import AppAccess
 from cdk_app.artifacts import Artifacts
 from cdk_app.catalog import Catalog
 from cdk_app.ingest import Ingest
@@ -84,6 +85,13 @@ class PipelineStack(Stack):
             artifacts=self.storage.artifacts,
             alerts=self.alerts.topic,
         )
+        self.app_access = AppAccess(
+            self,
+            "AppAccess",
+            props.app_access,
+            ingestion=self.storage.ingestion,
+            results=self.storage.results,
+        )
 
         outputs = {
             "IngestionBucket": self.storage.ingestion.bucket_name,
@@ -97,6 +105,10 @@ class PipelineStack(Stack):
             "AlertTopicArn": self.alerts.topic.topic_arn,
             "AccessLogsBucket": self.storage.access_logs.bucket_name,
             "AnswerFunctionName": self.answer.function.function_name,
+            # What an app build needs: the identity pool and the API (docs/deploy.md, docs/app-api.md).
+            "IdentityPoolId": self.app_access.identity_pool_id,
+            "AppApiUrl": self.app_access.stage.url,
+            "CuratedPrefix": props.ingest.curated_prefix,
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

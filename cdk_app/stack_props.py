@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from cdk_app import shared
 from cdk_app.answer_props import AnswerProps
+from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.ingest_props import IngestProps
@@ -42,6 +43,8 @@ class PipelineProps:
     monitoring: MonitoringProps = field(default_factory=MonitoringProps)
     #: The instant-answer Lambda and its trigger. Default ``AnswerProps()``.
     answer: AnswerProps = field(default_factory=AnswerProps)
+    #: The app's identities, API and API Lambda. Default ``AppAccessProps()``.
+    app_access: AppAccessProps = field(default_factory=AppAccessProps)
 
     def __post_init__(self) -> None:
         require_match(self, "project_tag", r".+", "non-empty")
@@ -49,6 +52,18 @@ class PipelineProps:
             if len(set(values.values())) > 1:
                 found = ", ".join(f"{where}: {value!r}" for where, value in values.items())
                 raise ConfigError(f"{name} must be the same in every construct's props ({found})")
+        ingestion_prefixes = {
+            "uploads_prefix": self.storage.uploads_prefix,
+            "curated_prefix": self.ingest.curated_prefix,
+            "staging_prefix": self.storage.staging_prefix,
+        }
+        for name, prefix in ingestion_prefixes.items():
+            for other, other_prefix in ingestion_prefixes.items():
+                if name != other and prefix.startswith(other_prefix):
+                    raise ConfigError(
+                        f"{name} {prefix!r} lies under {other} {other_prefix!r}: app uploads, curated data "
+                        "and staged photos must be apart (labels, ingestion and retention differ)"
+                    )
         self.check_timeouts()
 
     def check_timeouts(self) -> None:
@@ -71,14 +86,17 @@ class PipelineProps:
         state machine the Lambda may inspect must be the one it starts; and so on.
         """
         s, a, p, c = self.storage, self.artifacts, self.processing, self.catalog
-        o, r, i, n = self.orchestration, self.refit, self.ingest, self.answer
+        o, r, i, n, app = self.orchestration, self.refit, self.ingest, self.answer, self.app_access
         return {
             "uploads_prefix": {
                 "storage": s.uploads_prefix,
                 "processing": p.uploads_prefix,
                 "ingest": i.uploads_prefix,
                 "answer": n.uploads_prefix,
+                "app_access": app.uploads_prefix,
             },
+            "curated_prefix": {"processing": p.curated_prefix, "ingest": i.curated_prefix},
+            "staging_prefix": {"storage": s.staging_prefix, "app_access": app.staging_prefix},
             "manifests_prefix": {
                 "storage": s.manifests_prefix,
                 "processing": p.manifests_prefix,
@@ -90,6 +108,7 @@ class PipelineProps:
                 "processing": p.answers_prefix,
                 "orchestration": o.answers_prefix,
                 "answer": n.answers_prefix,
+                "app_access": app.answers_prefix,
             },
             "features_prefix": {
                 "catalog": c.features_prefix,
@@ -127,6 +146,7 @@ class PipelineProps:
                 "ingest": i.max_object_bytes,
                 "orchestration": o.max_object_bytes,
                 "answer": n.max_object_bytes,
+                "app_access": app.max_object_bytes,
             },
             # The instant answer and the batch's must be the same numbers.
             "confidence_threshold": {

@@ -48,6 +48,12 @@ class Storage(Construct):
                     prefix=props.uploads_prefix,
                     expiration=Duration.days(props.upload_retention_days),
                 ),
+                # The app's photos before their commit: the commit deletes them; leftovers go after a day.
+                s3.LifecycleRule(
+                    id="expire-staged-uploads",
+                    prefix=props.staging_prefix,
+                    expiration=Duration.days(props.staging_retention_days),
+                ),
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=abort
                 ),

@@ -14,6 +14,9 @@ class StorageProps:
 
     #: Key prefix of raw uploads in the ingestion bucket. Pattern ``name/``. Default ``uploads/``.
     uploads_prefix: str = shared.UPLOADS_PREFIX
+    #: Key prefix of the app's staged photos in the ingestion bucket (before their commit). Pattern
+    #: ``name/``. Default ``incoming/``.
+    staging_prefix: str = shared.STAGING_PREFIX
     #: Key prefix of batch manifests in the artifacts bucket. Pattern ``name/``. Default ``manifests/``.
     manifests_prefix: str = shared.MANIFESTS_PREFIX
     #: Key prefix of EMR job logs in the artifacts bucket. Pattern ``name/``. Default ``emr-logs/``.
@@ -22,6 +25,8 @@ class StorageProps:
     answers_prefix: str = shared.ANSWERS_PREFIX
     #: Days before a raw upload expires. Positive. Default 7.
     upload_retention_days: int = 7
+    #: Days before a staged photo that was never committed expires. Positive. Default 1.
+    staging_retention_days: int = 1
     #: Days before an answer expires (it names the upload's key and its fruit). Positive. Default 30.
     answer_retention_days: int = 30
     #: Days before a manifest (a list of upload keys) expires. Positive. Default 30.
@@ -36,10 +41,13 @@ class StorageProps:
     abort_multipart_days: int = 1
 
     def __post_init__(self) -> None:
-        require_prefix(self, "uploads_prefix", "manifests_prefix", "emr_logs_prefix", "answers_prefix")
+        require_prefix(
+            self, "uploads_prefix", "staging_prefix", "manifests_prefix", "emr_logs_prefix", "answers_prefix"
+        )
         require_positive(
             self,
             "upload_retention_days",
+            "staging_retention_days",
             "answer_retention_days",
             "manifest_retention_days",
             "log_retention_days",

@@ -16,6 +16,7 @@ ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 ENV_MANIFEST_BUCKET = "MANIFEST_BUCKET"
 ENV_MANIFEST_PREFIX = "MANIFEST_PREFIX"
 ENV_UPLOADS_PREFIX = "UPLOADS_PREFIX"
+ENV_CURATED_PREFIX = "CURATED_PREFIX"
 ENV_MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
 #: Read by AWS Lambda Powertools itself (service name and log level of the Logger).
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -23,12 +24,19 @@ ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 DEFAULT_MANIFEST_PREFIX = "manifests/"
 DEFAULT_UPLOADS_PREFIX = "uploads/"
+#: Labelled datasets loaded by the data team: ``<curated>/<Class>/<file>`` (the folder is the label).
+DEFAULT_CURATED_PREFIX = "curated/"
 #: The job's own per-object limit: the Lambda skips what the job would refuse.
 DEFAULT_MAX_OBJECT_BYTES = MAX_FILE_BYTES
 DEFAULT_SERVICE_NAME = "fruits-ingest"
 
 REQUIRED_ENV_VARS: tuple[str, ...] = (ENV_STATE_MACHINE_ARN, ENV_MANIFEST_BUCKET)
-OPTIONAL_ENV_VARS: tuple[str, ...] = (ENV_MANIFEST_PREFIX, ENV_UPLOADS_PREFIX, ENV_MAX_OBJECT_BYTES)
+OPTIONAL_ENV_VARS: tuple[str, ...] = (
+    ENV_MANIFEST_PREFIX,
+    ENV_UPLOADS_PREFIX,
+    ENV_CURATED_PREFIX,
+    ENV_MAX_OBJECT_BYTES,
+)
 
 
 class ConfigError(RuntimeError):
@@ -43,6 +51,7 @@ class IngestConfig:
     manifest_bucket: str
     manifest_prefix: str = DEFAULT_MANIFEST_PREFIX
     uploads_prefix: str = DEFAULT_UPLOADS_PREFIX
+    curated_prefix: str = DEFAULT_CURATED_PREFIX
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
 
 
@@ -70,5 +79,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> IngestConfig:
         manifest_bucket=env[ENV_MANIFEST_BUCKET].strip(),
         manifest_prefix=normalise_prefix(env.get(ENV_MANIFEST_PREFIX, DEFAULT_MANIFEST_PREFIX)),
         uploads_prefix=normalise_prefix(env.get(ENV_UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)),
+        curated_prefix=normalise_prefix(env.get(ENV_CURATED_PREFIX, DEFAULT_CURATED_PREFIX)),
         max_object_bytes=max_object_bytes,
     )

@@ -32,7 +32,7 @@ class SkipReason(StrEnum):
 
     TEST_EVENT = "test_event"
     NOT_OBJECT_CREATED = "not_object_created"
-    OUTSIDE_UPLOADS_PREFIX = "outside_uploads_prefix"
+    OUTSIDE_UPLOADS_PREFIX = "outside_uploads_prefix"  # neither under the uploads nor the curated prefix
     UNSUPPORTED_EXTENSION = "unsupported_extension"
     EMPTY_OBJECT = "empty_object"
     OBJECT_TOO_LARGE = "object_too_large"
@@ -63,10 +63,13 @@ class ParsedMessage:
     skipped: tuple[Skip, ...] = field(default_factory=tuple)
 
 
-def parse_message(body: str, *, uploads_prefix: str, max_object_bytes: int) -> ParsedMessage:
+def parse_message(
+    body: str, *, uploads_prefix: str, max_object_bytes: int, curated_prefix: str | None = None
+) -> ParsedMessage:
     """Parse one SQS message body holding an S3 notification.
 
-    ``uploads_prefix`` is normalised ('' or ending with '/'). Raises MalformedMessageError
+    ``uploads_prefix`` and ``curated_prefix`` are normalised ('' or ending with '/'); objects under
+    either are batched (see :func:`label_for`). Raises MalformedMessageError
     when the body is not an S3 notification or a record lacks a required field; a message
     with one bad record fails as a whole (it is the unit SQS retries).
     """
@@ -85,7 +88,11 @@ def parse_message(body: str, *, uploads_prefix: str, max_object_bytes: int) -> P
     skipped: list[Skip] = []
     for index, record in enumerate(S3Event(payload).records):
         result = parse_record(
-            record, index=index, uploads_prefix=uploads_prefix, max_object_bytes=max_object_bytes
+            record,
+            index=index,
+            uploads_prefix=uploads_prefix,
+            max_object_bytes=max_object_bytes,
+            curated_prefix=curated_prefix,
         )
         if isinstance(result, Skip):
             skipped.append(result)
@@ -95,7 +102,12 @@ def parse_message(body: str, *, uploads_prefix: str, max_object_bytes: int) -> P
 
 
 def parse_record(
-    record: S3EventRecord, *, index: int, uploads_prefix: str, max_object_bytes: int
+    record: S3EventRecord,
+    *,
+    index: int,
+    uploads_prefix: str,
+    max_object_bytes: int,
+    curated_prefix: str | None = None,
 ) -> UploadedObject | Skip:
     """Validate one S3 event record; returns the object to process or why it is skipped."""
     try:
@@ -127,6 +139,7 @@ def parse_record(
         sequencer=_optional_str(obj.get("sequencer")),
         uploads_prefix=uploads_prefix,
         max_object_bytes=max_object_bytes,
+        curated_prefix=curated_prefix,
     )
 
 
@@ -139,10 +152,13 @@ def validate_object(
     sequencer: str | None,
     uploads_prefix: str,
     max_object_bytes: int,
+    curated_prefix: str | None = None,
 ) -> UploadedObject | Skip:
     """Apply the ingestion rules to a decoded key: prefix, extension, size."""
-    if not key.startswith(uploads_prefix):
-        return Skip(SkipReason.OUTSIDE_UPLOADS_PREFIX, f"key is not under {uploads_prefix!r}", key)
+    curated = curated_prefix is not None and key.startswith(curated_prefix)
+    if not curated and not key.startswith(uploads_prefix):
+        where = f"{uploads_prefix!r}" + (f" or {curated_prefix!r}" if curated_prefix is not None else "")
+        return Skip(SkipReason.OUTSIDE_UPLOADS_PREFIX, f"key is not under {where}", key)
     if not is_supported_name(key):
         return Skip(SkipReason.UNSUPPORTED_EXTENSION, unsupported_reason(key), key)
     if size == 0:
@@ -151,11 +167,21 @@ def validate_object(
         return Skip(SkipReason.OBJECT_TOO_LARGE, f"object is {size} bytes, limit {max_object_bytes}", key)
     entry = ManifestEntry(
         uri=f"s3://{bucket}/{key}",
-        label=label_from_relative_path(key[len(uploads_prefix) :]),
+        label=label_for(key, curated_prefix) if curated else None,
         size=size,
         etag=etag,
     )
     return UploadedObject(entry=entry, sequencer=sequencer)
+
+
+def label_for(key: str, curated_prefix: str) -> str | None:
+    """The training label of a curated object: its folder under the curated prefix (today's folder rule).
+
+    App uploads (``<uploads>/<identity id>/<photo id>.<ext>``) never get one: only the data team can
+    write under the curated prefix, so a label is never chosen by whoever uploads a photo, and an
+    identity's folder never becomes a class.
+    """
+    return label_from_relative_path(key[len(curated_prefix) :])
 
 
 def _optional_str(value: object) -> str | None:

@@ -36,7 +36,10 @@ def process_event(
     def parse_record(record: SQSRecord) -> None:
         try:
             result = parse_message(
-                record.body, uploads_prefix=config.uploads_prefix, max_object_bytes=config.max_object_bytes
+                record.body,
+                uploads_prefix=config.uploads_prefix,
+                max_object_bytes=config.max_object_bytes,
+                curated_prefix=config.curated_prefix,
             )
         except MalformedMessageError as exc:
             logger.warning("Malformed message", extra={"message_id": record.message_id, "error": str(exc)})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_app.core.uris import is_s3_uri, local_path, split_s3_uri
 
-if TYPE_CHECKING:  # pandas only for the batch's frames: the answer Lambda ships without it
+if TYPE_CHECKING:  # pandas only for the batch's frames: the Lambdas ship without it
     import pandas as pd
 
 ANSWER_SUFFIX = ".json"

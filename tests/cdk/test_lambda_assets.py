@@ -8,6 +8,8 @@ import sys
 from importlib.metadata import distribution
 from pathlib import Path
 
+import pytest
+
 from cdk_app.config import REPO_ROOT
 
 #: Modules a Lambda must never load: it runs without them (the Spark-free core is all it ships).
@@ -38,34 +40,41 @@ def install_from_this_venv(packages: list[str], target: Path, *, link: bool = Fa
                     shutil.copyfile(source, destination)
 
 
+def _function(synth, name: str):
+    """The stack's Lambda for a package of lambdas/ (``ingest``, ``app_api``)."""
+    return {"ingest": synth.stack.ingest.function, "app_api": synth.stack.app_access.function}[name]
+
+
 def asset_dir(synth, function) -> Path:
     """The folder of a function's code asset in the synthesized cloud assembly."""
     resource = synth.template_json["Resources"][synth.logical_id(function)]
     return synth.outdir / f"asset.{resource['Properties']['Code']['S3Key'].removesuffix('.zip')}"
 
 
-def test_the_ingest_asset_ships_lambdas_and_the_whole_core(synth) -> None:
-    asset = asset_dir(synth, synth.stack.ingest.function)
+@pytest.mark.parametrize("function", ["ingest", "app_api"])
+def test_each_asset_ships_lambdas_and_the_whole_core(synth, function: str) -> None:
+    asset = asset_dir(synth, _function(synth, function))
     files = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
     core = sorted(
         p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "spark_app" / "core").glob("*.py")
     )
     assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *core]
-    assert "lambdas/ingest/handler.py" in files
+    assert f"lambdas/{function}/handler.py" in files
     assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]
 
 
-def test_the_ingest_handler_imports_from_its_asset_alone(synth, tmp_path: Path) -> None:
-    asset = asset_dir(synth, synth.stack.ingest.function)
+@pytest.mark.parametrize("function", ["ingest", "app_api"])
+def test_each_handler_imports_from_its_asset_alone(synth, tmp_path: Path, function: str) -> None:
+    asset = asset_dir(synth, _function(synth, function))
     runtime = tmp_path / "runtime"
     install_from_this_venv(
-        runtime_packages(REPO_ROOT / "lambdas" / "ingest" / "runtime-packages.txt"), runtime
+        runtime_packages(REPO_ROOT / "lambdas" / function / "runtime-packages.txt"), runtime
     )
     code = (
         "import sys\n"
         f"sys.path[:0] = [{str(asset)!r}, {str(runtime)!r}]\n"
-        "import lambdas.ingest.handler as h\n"
+        f"import lambdas.{function}.handler as h\n"
         "assert callable(h.handler)\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
         "import importlib.util\n"

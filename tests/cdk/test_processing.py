@@ -78,6 +78,7 @@ def custom():
         job_timeout_minutes=900,
         glue_database="my_db",
         uploads_prefix="in/",
+        curated_prefix="labelled/",
         features_prefix="store/",
         answers_prefix="replies/",
     )
@@ -106,8 +107,9 @@ def test_the_job_role_follows_the_props_prefixes(custom) -> None:
     resources = {
         sid: sorted(resolve_join(r) for r in as_list(s["Resource"])) for sid, s in statements.items()
     }
-    assert [r.split("}/")[-1] for r in resources["ReadUploads"]] == ["in/*"]
-    assert statements["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["in/*"]
+    # App uploads and curated data, nothing else of the ingestion bucket (not the staged photos).
+    assert [r.split("}/")[-1] for r in resources["ReadUploads"]] == ["in/*", "labelled/*"]
+    assert statements["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["in/*", "labelled/*"]
     assert [r.split("}/")[-1] for r in resources["ReadWriteFeatureStore"]] == [
         "store",
         "store/*",

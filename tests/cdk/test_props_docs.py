@@ -9,6 +9,7 @@ import re
 import pytest
 
 from cdk_app.answer_props import AnswerProps
+from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
 from cdk_app.images_props import ImageRepositoryProps
@@ -32,6 +33,7 @@ PROPS = (
     MonitoringProps,
     ImageRepositoryProps,
     AnswerProps,
+    AppAccessProps,
     PipelineProps,
 )
 

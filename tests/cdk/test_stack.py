@@ -217,7 +217,11 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
     )
     s = _job_statements(synth)
     assert s["ReadUploads"]["Action"] == "s3:GetObject"
-    assert _object_resources(s["ReadUploads"]) == [f"${{{ingestion}.Arn}}/uploads/*"]
+    # App uploads and curated data; never the app's staged photos (incoming/).
+    assert _object_resources(s["ReadUploads"]) == [
+        f"${{{ingestion}.Arn}}/curated/*",
+        f"${{{ingestion}.Arn}}/uploads/*",
+    ]
     assert _object_resources(s["ReadCodeModelsManifests"]) == sorted(
         f"${{{artifacts}.Arn}}/{p}*" for p in ("code/", "models/", "manifests/")
     )
@@ -247,7 +251,7 @@ def test_job_role_s3_access_is_scoped_to_prefixes(synth) -> None:
     assert "glue:DeleteTable" not in s["RegisterBatchPartitions"]["Action"]
     assert "s3:PutObject" not in as_list(s["ReadCodeModelsManifests"]["Action"])
     assert s["ListUploads"]["Action"] == "s3:ListBucket"
-    assert s["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*"]
+    assert s["ListUploads"]["Condition"]["StringLike"]["s3:prefix"] == ["uploads/*", "curated/*"]
     # HeadBucket needs s3:ListBucket without a prefix condition on the job's own two buckets.
     assert "Condition" not in s["ListOwnBuckets"]
     assert _object_resources(s["ListOwnBuckets"]) == sorted(f"${{{b}.Arn}}" for b in (artifacts, results))
@@ -407,6 +411,7 @@ def test_state_machine_iam_for_the_sync_integration(synth) -> None:
 
 
 def test_uploads_prefix_notifies_the_queue(synth) -> None:
+    """App uploads and curated data notify the queue; the app's staged photos (incoming/) never do."""
     queue_id = synth.logical_id(synth.stack.ingest.queue)
     synth.template.has_resource_properties(
         "Custom::S3BucketNotifications",
@@ -416,9 +421,10 @@ def test_uploads_prefix_notifies_the_queue(synth) -> None:
                 "QueueConfigurations": [
                     {
                         "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                         "QueueArn": {"Fn::GetAtt": [queue_id, "Arn"]},
                     }
+                    for prefix in ("uploads/", "curated/")
                 ]
             },
         },
@@ -472,12 +478,14 @@ def test_ingest_lambda_interface(synth) -> None:
     assert env["MANIFEST_BUCKET"] == {"Ref": synth.logical_id(synth.stack.storage.artifacts)}
     assert env["MANIFEST_PREFIX"] == "manifests/"
     assert env["UPLOADS_PREFIX"] == "uploads/"
+    assert env["CURATED_PREFIX"] == "curated/"
     assert env["MAX_OBJECT_BYTES"] == "52428800"
     assert set(env) == {
         "STATE_MACHINE_ARN",
         "MANIFEST_BUCKET",
         "MANIFEST_PREFIX",
         "UPLOADS_PREFIX",
+        "CURATED_PREFIX",
         "MAX_OBJECT_BYTES",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_LOG_LEVEL",

@@ -20,6 +20,8 @@ CUSTOM = {
     "region": "eu-west-1",
     "name_prefix": "fx-test",
     "uploads_prefix": "u1/",
+    "curated_prefix": "cu1/",
+    "staging_prefix": "st1/",
     "manifests_prefix": "m1/",
     "models_prefix": "mo1/",
     "pca_models_prefix": "p1/",
@@ -29,6 +31,7 @@ CUSTOM = {
     "classifiers_prefix": "k1/",
     "answers_prefix": "a1/",
     "upload_retention_days": 2,
+    "staging_retention_days": 3,
     "answer_retention_days": 3,
     "manifest_retention_days": 4,
     "log_retention_days": 5,
@@ -66,6 +69,12 @@ CUSTOM = {
     "dlq_max_receive_count": 4,
     "powertools_layer_version": 25,
     "powertools_log_level": "DEBUG",
+    "upload_grant_seconds": 120,
+    "uploads_per_identity": 30,
+    "quota_window_seconds": 600,
+    "app_api_rate_limit": 20,
+    "app_api_burst_limit": 40,
+    "app_api_timeout_seconds": 15,
     "budget_monthly_usd": 20.0,
     "alert_email": "ops@example.com",
     "bootstrap_qualifier": "abc",
@@ -145,7 +154,8 @@ def test_defaults_are_the_configuration_defaults() -> None:
         (
             {"storage": StorageProps(uploads_prefix="in/")},
             r"uploads_prefix must be the same in every construct's props "
-            r"\(storage: 'in/', processing: 'uploads/', ingest: 'uploads/', answer: 'uploads/'\)",
+            r"\(storage: 'in/', processing: 'uploads/', ingest: 'uploads/', answer: 'uploads/', "
+            r"app_access: 'uploads/'\)",
         ),
         (
             {"orchestration": OrchestrationProps(state_machine_name="other")},

@@ -45,10 +45,12 @@ def test_invalid_props_are_refused(field: str, value: object, message: str) -> N
 def test_lifecycle_rules_follow_the_props() -> None:
     props = StorageProps(
         uploads_prefix="in/",
+        staging_prefix="staged/",
         manifests_prefix="lists/",
         answers_prefix="replies/",
         emr_logs_prefix="spark-logs/",
         upload_retention_days=2,
+        staging_retention_days=1,
         answer_retention_days=9,
         manifest_retention_days=4,
         log_retention_days=5,
@@ -68,6 +70,7 @@ def test_lifecycle_rules_follow_the_props() -> None:
     }
     assert expiring == {
         "expire-raw-uploads": ("in/", 2),
+        "expire-staged-uploads": ("staged/", 1),
         "expire-answers": ("replies/", 9),
         "expire-manifests": ("lists/", 4),
         "expire-emr-logs": ("spark-logs/", 5),

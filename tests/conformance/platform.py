@@ -86,6 +86,8 @@ def placeholders(
 def _fill(value: Any, values: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
     if isinstance(value, str):
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
     return value
@@ -99,7 +101,7 @@ def platform_requests(values: dict[str, str], data: Path = DATA) -> tuple[list[I
     for entry in document["requests"]:
         source = document["sources"].get(entry["source"], entry["source"])
         request = IamRequest(
-            principal=entry["principal"],
+            principal=_fill(entry["principal"], values),
             action=entry["action"],
             resource=_fill(entry["resource"], values),
             context=_fill(entry["context"], values),

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conformance.recorder import ANSWER, INGEST, JOB, REPO_ROOT
+from tests.conformance.recorder import ANSWER, APP_API, INGEST, JOB, REPO_ROOT
 from tests.conformance.requests import IamRequest, ecr_repository_arn
 from tests.e2e.cdk_stack import TemplateResolver
 
@@ -24,6 +24,10 @@ REFIT_STATE_MACHINE = "refit_state_machine"
 REFIT_SUFFIX = "-pca-refit"
 #: Principal key prefix for AWS service principals, e.g. ``service:cloudwatch.amazonaws.com``.
 SERVICE = "service:"
+#: The app's two roles (by the ``amr`` their trust policy requires) and an unsigned request's principal.
+APP_GUEST, APP_SIGNED_IN, ANONYMOUS = "app_guest", "app_signed_in", "anonymous"
+#: The policy variable of the caller's Cognito identity id (see :meth:`PolicySet.add_app_identity`).
+IDENTITY_VARIABLE = "${cognito-identity.amazonaws.com:sub}"
 SESSION = "conformance"
 
 
@@ -130,11 +134,19 @@ class PolicySet:
         for logical, resource in resources.items():
             props = resource.get("Properties", {})
             if resource["Type"] == "AWS::IAM::Role":
-                services = [
-                    s["Principal"].get("Service") for s in props["AssumeRolePolicyDocument"]["Statement"]
-                ]
+                trust = props["AssumeRolePolicyDocument"]["Statement"]
+                services = [s["Principal"].get("Service") for s in trust]
                 if "emr-serverless.amazonaws.com" in services:
                     keys[logical] = JOB
+                amr = [
+                    s.get("Condition", {})
+                    .get("ForAnyValue:StringLike", {})
+                    .get("cognito-identity.amazonaws.com:amr")
+                    for s in trust
+                    if s["Principal"].get("Federated") == "cognito-identity.amazonaws.com"
+                ]
+                if amr:
+                    keys[logical] = APP_GUEST if amr == ["unauthenticated"] else APP_SIGNED_IN
             elif resource["Type"] == "AWS::StepFunctions::StateMachine":
                 refit = str(props.get("StateMachineName", "")).endswith(REFIT_SUFFIX)
                 keys[props["RoleArn"]["Fn::GetAtt"][0]] = REFIT_STATE_MACHINE if refit else STATE_MACHINE
@@ -146,6 +158,10 @@ class PolicySet:
                 "Command", [""]
             )[0].startswith("lambdas.answer"):
                 keys[props["Role"]["Fn::GetAtt"][0]] = ANSWER
+            elif resource["Type"] == "AWS::Lambda::Function" and props.get("Handler", "").startswith(
+                "lambdas.app_api"
+            ):
+                keys[props["Role"]["Fn::GetAtt"][0]] = APP_API
         return keys
 
     def _add_lambda_permission(self, permission: dict[str, Any]) -> None:
@@ -179,6 +195,22 @@ class PolicySet:
             arn=self._session(role_arn), policies=policies or [], account=self.account
         )
 
+    def add_app_identity(self, key: str, identity_id: str, role_key: str = APP_GUEST) -> None:
+        """The app role's session of one Cognito identity, its policy variable already substituted.
+
+        The simulator drops the ``cognito-identity.amazonaws.com:*`` context keys of S3 and execute-api
+        requests, so a policy variable on them would never resolve (and every request would be refused):
+        ``${cognito-identity.amazonaws.com:sub}`` is replaced by the identity id in the policy text
+        before evaluation, which is what IAM does with the session's value.
+        """
+        role = self.principals[role_key]
+        policies = [json.loads(json.dumps(p).replace(IDENTITY_VARIABLE, identity_id)) for p in role.policies]
+        self.principals[key] = Principal(
+            arn=role.arn.rsplit("/", 1)[0] + "/CognitoIdentityCredentials",
+            policies=policies,
+            account=self.account,
+        )
+
     # -- evaluation -------------------------------------------------------------------------------
 
     def resource_policy(self, resource: str) -> dict[str, Any] | None:
@@ -189,7 +221,10 @@ class PolicySet:
     def simulation(self, request: IamRequest) -> dict[str, Any]:
         """The iam-simulate input for one request."""
         context: dict[str, Any] = {"aws:SecureTransport": "true", **request.context}
-        if request.principal.startswith(SERVICE):
+        principal_arn: Any
+        if request.principal == ANONYMOUS:  # an unsigned request: no identity policies, no account
+            principal_arn, identity = {"type": "Anonymous"}, []
+        elif request.principal.startswith(SERVICE):
             principal_arn, identity = request.principal.removeprefix(SERVICE), []
         else:
             principal = self.principals[request.principal]

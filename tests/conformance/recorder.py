@@ -30,8 +30,13 @@ JOB = "job"
 INGEST = "ingest"
 #: Principal of the answer Lambda's calls.
 ANSWER = "answer"
-LAMBDA_CODE = str(REPO_ROOT / "lambdas") + os.sep
 ANSWER_CODE = str(REPO_ROOT / "lambdas" / "answer") + os.sep
+#: Principal of the app API Lambda's calls; ``app:<identity id>`` for the app client's own calls.
+APP_API = "app_api"
+APP = "app:"
+LAMBDA_CODE = str(REPO_ROOT / "lambdas") + os.sep
+APP_API_CODE = str(REPO_ROOT / "lambdas" / "app_api") + os.sep
+APP_CLIENT_CODE = str(REPO_ROOT / "app_client") + os.sep
 #: Request parameters that decide an IAM evaluation (bodies and the like are never kept).
 KEPT_PARAMS = (
     "Bucket",
@@ -59,6 +64,8 @@ def call_record(client: Any, operation: str, params: dict[str, Any], principal: 
     kept = {k: params[k] for k in KEPT_PARAMS if k in params}
     if "Delete" in params:
         kept["DeleteKeys"] = [o["Key"] for o in params["Delete"].get("Objects", [])]
+    if not isinstance(kept.get("Key", ""), str):
+        del kept["Key"]  # a DynamoDB item key (the identity id): IAM authorizes on the table alone
     if isinstance(kept.get("CopySource"), dict):
         kept["CopySource"] = f"{kept['CopySource']['Bucket']}/{kept['CopySource']['Key']}"
     meta = client.meta
@@ -94,13 +101,20 @@ def install(log_path: str, principal_of: Callable[[], str | None]) -> Callable[[
 
 
 def lambda_on_stack() -> str | None:
-    """``ANSWER`` or ``INGEST`` when a Lambda's code is calling, else None (the harness)."""
+    """Who is calling, by the innermost project code on the stack: the app API Lambda (``APP_API``), the
+    answer Lambda (``ANSWER``), the ingest Lambda (``INGEST``), the app client (``app:<its identity id>``),
+    else None (the harness)."""
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.startswith(ANSWER_CODE):
+        file = frame.f_code.co_filename
+        if file.startswith(APP_API_CODE):
+            return APP_API
+        if file.startswith(ANSWER_CODE):
             return ANSWER
-        if frame.f_code.co_filename.startswith(LAMBDA_CODE):
+        if file.startswith(LAMBDA_CODE):
             return INGEST
+        if file.startswith(APP_CLIENT_CODE):
+            return f"{APP}{getattr(frame.f_locals.get('self'), 'identity_id', None)}"
         frame = frame.f_back
     return None
 

@@ -88,11 +88,24 @@ _STATES_ACTIONS = {
 }
 
 
+#: DynamoDB item operations: authorized on the table ARN (Service Authorization Reference, DynamoDB).
+_DYNAMODB_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+#: Cognito identity operations an app calls without credentials (public APIs, authorized by the identity
+#: pool's own settings: guest identities on). The role assumption they lead to is evaluated on the role's
+#: trust policy (tests/conformance/app_requests.json).
+_PUBLIC_COGNITO = ("GetId", "GetCredentialsForIdentity")
+
+
 def requests_from_call(call: dict[str, Any], account: str = "123456789012") -> list[IamRequest]:
     """The IAM requests one recorded API call needs (see :mod:`tests.conformance.recorder`)."""
     service, operation, params = call["service"], call["operation"], call["params"]
     principal = call["principal"]
     where = f"recorded {principal} {service}:{operation} {_describe(params)}"
+    if service == "cognito-identity" and operation in _PUBLIC_COGNITO:
+        return []
+    if service == "dynamodb" and operation in _DYNAMODB_ACTIONS:
+        arn = f"arn:aws:dynamodb:{call['region']}:{account}:table/{params['TableName']}"
+        return [IamRequest(principal, f"dynamodb:{operation}", arn, {}, where)]
     if service == "s3":
         bucket = params["Bucket"]
         if operation in _S3_OBJECT_ACTIONS:

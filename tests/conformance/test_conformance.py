@@ -5,6 +5,13 @@ Lambda); each call becomes the IAM request(s) AWS would authorize, and so do the
 requests (EMRFS, EMR Serverless runtime, Step Functions .sync, service-to-service deliveries). All are
 evaluated offline by an IAM policy simulator against the identity policies and the bucket, topic,
 queue, repository and trust policies of the synthesized templates. Negative cases must be refused.
+
+The app's side (two identities through the app API, tests/conformance/app.py): the app client's and the
+API Lambda's recorded calls, each API call as ``execute-api:Invoke``, each form POST as ``s3:PutObject``
+by its signer and against its POST policy (tests/conformance/post_policy.py), and app_requests.json.
+The app roles' policies use the policy variable ``${cognito-identity.amazonaws.com:sub}``; the simulator
+drops that context key, so the variable is replaced by each identity's id before evaluation
+(PolicySet.add_app_identity).
 """
 
 from __future__ import annotations
@@ -15,13 +22,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance import app as app_requests
 from tests.conformance.platform import placeholders, platform_requests
-from tests.conformance.policies import REFIT_STATE_MACHINE, STATE_MACHINE, Decision, PolicySet
-from tests.conformance.recorder import ANSWER, INGEST, JOB, read_calls, recording
+from tests.conformance.policies import (
+    APP_GUEST,
+    REFIT_STATE_MACHINE,
+    STATE_MACHINE,
+    Decision,
+    PolicySet,
+)
+from tests.conformance.post_policy import check_form
+from tests.conformance.recorder import ANSWER, APP, APP_API, INGEST, JOB, read_calls, recording
 from tests.conformance.requests import IamRequest, UnknownOperation, requests_from_call
+from tests.e2e.app_flow import app_photos
 from tests.e2e.local_flow import FlowResult, bad_uploads, run_flow, sample_uploads
 
 PHOTOS, CLASSES = 4, 2
+APP_PHOTOS = 2  # one per identity
 
 
 class Evaluated:
@@ -37,13 +54,19 @@ class Evaluated:
         self.policies = PolicySet([template, images], account=spec.account, region=spec.region)
         self.policies.add_role("publisher", spec.config.image_publishing_role_arn(spec.account))
         self.policies.add_role("nobody", f"arn:aws:iam::{spec.account}:role/unrelated-role")
+        for key, identity_id in app_requests.identities(flow.app).items():
+            self.policies.add_app_identity(key, identity_id)
         self.recorded = [request for call in calls for request in requests_from_call(call, spec.account)]
         allowed, denied = platform_requests(placeholders(spec, template, images))
-        decisions = self.policies.evaluate(self.recorded + allowed + denied)
-        n_rec, n_allow = len(self.recorded), len(allowed)
-        self.recorded_decisions = decisions[:n_rec]
-        self.platform_decisions = decisions[n_rec : n_rec + n_allow]
-        self.negative_decisions = decisions[n_rec + n_allow :]
+        app_allowed, app_denied = app_requests.data_requests(app_requests.placeholders(flow, template))
+        self.app_recorded = app_requests.served_requests(flow) + app_requests.form_requests(flow)
+        groups = [self.recorded, allowed, denied, self.app_recorded + app_allowed, app_denied]
+        decisions = iter(self.policies.evaluate([r for group in groups for r in group]))
+        self.recorded_decisions, self.platform_decisions, self.negative_decisions = (
+            [next(decisions) for _ in group] for group in groups[:3]
+        )
+        self.app_decisions = [next(decisions) for _ in groups[3]]
+        self.app_negative_decisions = [next(decisions) for _ in groups[4]]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +78,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
             out_dir=out_dir,
             duplicate_delivery=False,
             spark_logs_to_files=True,
+            app_uploads=app_photos(APP_PHOTOS),
+            app_abuse=True,
         )
     return Evaluated(flow, read_calls(log))
 
@@ -78,12 +103,14 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
     # The batch registers its partitions in the catalog. Each upload's answer is written by the answer
     # Lambda as it lands; the batch's conditional writes come later and are refused (first writer wins).
     assert seen[(JOB, "BatchCreatePartition")] == 2
+    # App photos (under uploads/) are answered by the answer Lambda as they land; the batch tries every
+    # input's answer with a conditional write, refused for those (first writer wins).
     answers = Counter(
         c["principal"]
         for c in evaluated.calls
         if c["operation"] == "PutObject" and c["params"].get("Key", "").startswith(spec.config.answers_prefix)
     )
-    assert answers == {ANSWER: PHOTOS + 2, JOB: PHOTOS + 2}
+    assert answers == {ANSWER: APP_PHOTOS, JOB: PHOTOS + 2 + APP_PHOTOS}
     assert {
         k for p, k in ((c["principal"], c["params"].get("Key", "")) for c in evaluated.calls) if p == ANSWER
     } >= {
@@ -93,11 +120,12 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
     keys = {(c["principal"], c["params"].get("Key", "")) for c in evaluated.calls}
     assert any(p == JOB and k.startswith(spec.config.features_prefix) for p, k in keys)
     assert any(p == INGEST and k.startswith(spec.config.manifests_prefix) for p, k in keys)
-    # Worker processes recorded too: the uploads are read by Spark's Python workers and the answer Lambda.
-    uploads = [
-        c for c in evaluated.calls if c["params"].get("Key", "").startswith(spec.config.uploads_prefix)
-    ]
-    assert {c["principal"] for c in uploads} == {JOB, ANSWER}
+    # Worker processes recorded too: uploads and curated data are read by Spark's Python workers (and the
+    # app's uploads by the answer Lambda); only the app API writes (copies) uploads.
+    inputs = (spec.config.uploads_prefix, spec.config.curated_prefix)
+    uploads = [c for c in evaluated.calls if c["params"].get("Key", "").startswith(inputs)]
+    assert {c["principal"] for c in uploads if c["operation"] == "GetObject"} == {JOB, ANSWER}
+    assert {c["principal"] for c in uploads if c["operation"] != "GetObject"} == {APP_API}
     assert {c["operation"] for c in evaluated.calls if c["principal"] == ANSWER} == {"GetObject", "PutObject"}
 
 
@@ -135,23 +163,17 @@ def test_every_negative_case_is_refused(evaluated: Evaluated) -> None:
 # ------------------------------------------------------------------------------- the evaluator itself
 
 
-def _one_role_template(statement: dict) -> dict:
+def _one_role_template(statement: dict, trust: dict | None = None) -> dict:
+    trust = trust or {
+        "Effect": "Allow",
+        "Principal": {"Service": "emr-serverless.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
     return {
         "Resources": {
             "JobRole": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "emr-serverless.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                },
+                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]}},
             },
             "JobPolicy": {
                 "Type": "AWS::IAM::Policy",
@@ -262,3 +284,111 @@ def test_platform_requests_name_a_known_principal_and_source() -> None:
                 "inferred",
             )
     assert len({e["id"] for e in document["requests"]}) == len(document["requests"])
+
+
+# ------------------------------------------------------------------------------- the app's door
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_recording_covers_the_app_and_its_api(evaluated: Evaluated) -> None:
+    calls, app = evaluated.calls, evaluated.flow.app
+    api = Counter(c["operation"] for c in calls if c["principal"] == APP_API)
+    # Grants (quota), listing and ranged reads of staged photos, commit records, copies, deletes.
+    assert {"UpdateItem", "ListObjectsV2", "GetObject", "PutItem", "CopyObject", "DeleteObject"} <= set(api)
+    for identity in app.identities:
+        own = Counter(c["operation"] for c in calls if c["principal"] == f"{APP}{identity.identity_id}")
+        assert own["GetCredentialsForIdentity"] >= 1 and own["ListObjectsV2"] >= 1 and own["GetObject"] >= 1
+    served = app_requests.served_requests(evaluated.flow)
+    assert {r.principal for r in served} == {f"{APP}{i.identity_id}" for i in app.identities}
+    assert len(app_requests.recorded_forms(evaluated.flow)) >= APP_PHOTOS
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_every_app_request_is_allowed(evaluated: Evaluated) -> None:
+    refused = [d for d in evaluated.app_decisions if not d.allowed]
+    assert not refused, f"{len(refused)} app requests would be refused on AWS:\n{_report(refused)}"
+    assert len(evaluated.app_decisions) >= len(evaluated.app_recorded) + 8
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_every_app_negative_case_is_refused(evaluated: Evaluated) -> None:
+    decisions = evaluated.app_negative_decisions
+    allowed = [d for d in decisions if d.decision not in ("ImplicitlyDenied", "ExplicitlyDenied")]
+    assert not allowed, f"{len(allowed)} app requests that must be refused are not:\n{_report(allowed)}"
+    explicit = {d.request.source.split(" ")[0] for d in decisions if d.decision == "ExplicitlyDenied"}
+    assert {"a-own-answer-without-tls-refused", "a-own-listing-without-tls-refused"} <= explicit
+    assert len(decisions) >= 35
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_every_recorded_upload_form_satisfies_its_policy(evaluated: Evaluated) -> None:
+    forms = app_requests.recorded_forms(evaluated.flow)
+    problems = {f.fields["key"]: check_form(f, secret=app_requests.SIGNING_SECRET) for f in forms}
+    assert all(not p for p in problems.values()), problems
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_upload_forms_refuse_oversize_wrong_type_expired_and_foreign_keys(evaluated: Evaluated) -> None:
+    flow = evaluated.flow
+    a, b = flow.app.identities[:2]
+    (form,) = [
+        f
+        for f in app_requests.recorded_forms(flow)
+        if f.fields["key"].endswith(f"/{a.grants[0].photo_id}.jpg")
+    ]
+    cases = app_requests.refused_forms(
+        form,
+        other_identity=b.identity_id,
+        max_bytes=flow.spec.config.max_object_bytes,
+        uploads_prefix=flow.spec.config.uploads_prefix,
+        curated_prefix=flow.spec.config.curated_prefix,
+    )
+    reasons = {case: check_form(bad, secret=app_requests.SIGNING_SECRET) for case, bad in cases.items()}
+    assert all(reasons.values()), {case: r for case, r in reasons.items() if not r}
+    assert "outside content-length-range" in reasons["oversize"][0]
+    assert "outside content-length-range" in reasons["empty file"][0]
+    assert "content-type is 'image/gif'" in reasons["wrong type"][0]
+    assert "policy expired" in reasons["expired grant"][0]
+    for case in ("key of another identity", "key under the upload prefix", "key under the curated prefix"):
+        assert [r for r in reasons[case] if r.startswith("key is ")], reasons[case]
+    assert "signature does not match" in reasons["policy widened by the client"][0]
+    assert "'acl' is not named" in reasons["extra field (acl)"][0]
+    assert "bucket is 'someone-elses-bucket'" in reasons["another bucket"][0]
+
+
+def test_the_identity_variable_is_substituted_before_evaluation() -> None:
+    """Without the substitution the simulator refuses an identity its own answer (it drops the key)."""
+    own = "answers/uploads/${cognito-identity.amazonaws.com:sub}/*"
+    guest_trust = {
+        "Effect": "Allow",
+        "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}},
+    }
+    statement = {
+        "Sid": "Own",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::r/{own}",
+    }
+    template = _one_role_template(statement, guest_trust)
+    policies = PolicySet([template], account="123456789012", region="eu-west-3")
+    policies.add_app_identity("app:a", "eu-west-3:aaaa")
+    answer = "arn:aws:s3:::r/answers/uploads/eu-west-3:aaaa/p.jpg.json"
+    requests = [
+        IamRequest(
+            APP_GUEST, "s3:GetObject", answer, {"cognito-identity.amazonaws.com:sub": "eu-west-3:aaaa"}
+        ),
+        IamRequest("app:a", "s3:GetObject", answer),
+        IamRequest("app:a", "s3:GetObject", answer.replace("aaaa", "bbbb")),
+    ]
+    assert [d.decision for d in policies.evaluate(requests)] == [
+        "ImplicitlyDenied",
+        "Allowed",
+        "ImplicitlyDenied",
+    ]

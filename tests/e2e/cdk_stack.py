@@ -224,6 +224,8 @@ class TemplateResolver:
             return self.get_att(logical, "Arn")
         if kind == "AWS::Lambda::Function":
             return self._name(logical, "FunctionName")
+        if kind == "AWS::DynamoDB::Table":
+            return self._name(logical, "TableName")
         return logical  # placeholder: a physical id only AWS can know
 
     def get_att(self, logical: str, attribute: str) -> str:

@@ -41,6 +41,7 @@ import boto3
 
 from cdk_app.artifacts import model_files
 from tests.e2e import answer_flow
+from tests.e2e.app_flow import AppFlow, AppFlowResult, AppPhoto, app_photos, app_problems, app_summary
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
 from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
 
@@ -63,7 +64,7 @@ MESSAGE_WAIT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Upload:
-    """An object to upload: key relative to the uploads prefix (``<Class>/<file>``) and content."""
+    """An object to upload: key relative to the prefix it goes under (curated: ``<Class>/<file>``)."""
 
     key: str
     body: bytes
@@ -233,13 +234,17 @@ def upload_weights(s3: Any, spec: StackSpec) -> str:
 
 
 def upload_all(
-    s3: Any, spec: StackSpec, uploads: Sequence[Upload], on_uploaded: Callable[[str], None] | None = None
+    s3: Any,
+    spec: StackSpec,
+    uploads: Sequence[Upload],
+    prefix: str | None = None,
+    on_uploaded: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Upload under the ingestion bucket's uploads prefix; returns the objects' s3:// URIs.
+    """Upload under ``prefix`` of the ingestion bucket (default: the uploads prefix); returns the URIs.
 
     ``on_uploaded`` is called with each object's key as soon as its PUT returned.
     """
-    bucket, prefix = spec.names.ingestion_bucket, spec.config.uploads_prefix
+    bucket, prefix = spec.names.ingestion_bucket, prefix or spec.config.uploads_prefix
     for upload in uploads:
         s3.put_object(Bucket=bucket, Key=f"{prefix}{upload.key}", Body=upload.body)
         if on_uploaded is not None:
@@ -563,6 +568,8 @@ class FlowResult:
     answers: dict[str, Any] = field(default_factory=dict)
     #: The instant path (S3 -> EventBridge -> answer Lambda): latencies, answers, failures.
     instant: answer_flow.InstantAnswers | None = None
+    #: The app's side (two identities through the app API), when the flow sent app photos.
+    app: AppFlowResult | None = None
 
     @property
     def messages_received(self) -> int:
@@ -579,6 +586,8 @@ def run_flow(
     refit_min_images: int | None = None,
     fail_then_replay: bool = False,
     after_refit: Sequence[Upload] = (),
+    app_uploads: Sequence[AppPhoto] = (),
+    app_abuse: bool = False,
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
 
@@ -589,6 +598,10 @@ def run_flow(
     functions (``lambdas.replay``) and run again.
     ``after_refit``: uploaded once the refit promoted a basis and a classifier, as a second round of
     batches: their rows are projected and predicted directly, and each gets its answer.
+    ``uploads`` are the data team's labelled (curated) data; ``after_refit`` are app-less uploads.
+    ``app_uploads``: sent by two app identities through the app API (:mod:`tests.e2e.app_flow`) with the
+    last round of uploads; each identity then reads its own answers. ``app_abuse``: also send what the app
+    API must refuse.
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -601,11 +614,19 @@ def run_flow(
         provisioned = provision(clients, spec)
         upload_weights(clients.s3, spec)
         relay = answer_flow.Relay(clients, spec, endpoint)  # the instant answers, as each upload lands
-        uris = upload_all(clients.s3, spec, uploads, on_uploaded=relay.uploaded)
-        relay.wait([uri.split("/", 3)[3] for uri in uris])  # before the batch window closes
-        notifications = wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(uploads))
+        app = AppFlow(spec) if app_uploads else None
+        uris = upload_all(
+            clients.s3, spec, uploads, spec.config.curated_prefix
+        )  # labelled: no instant answer
+        app_now = app_uploads if app and not after_refit else ()
+        sent = app.send(app_now, on_uploaded=relay.uploaded) if app_now else []
+        relay.wait([uri.split("/", 3)[3] for uri in sent])  # before the batch window closes
+        uris += sent
+        notifications = wait_for_messages(
+            clients.sqs, provisioned.queue_url, at_least=len(uploads) + len(app_now)
+        )
         if duplicate_delivery and uploads:
-            key = spec.config.uploads_prefix + uploads[0].key
+            key = spec.config.curated_prefix + uploads[0].key
             duplicate_notification(clients.sqs, provisioned.queue_url, key)
         invocations = ingest(clients, spec, provisioned, redeliver_first_batch=duplicate_delivery)
         logs_dir = out_dir / "logs" if spark_logs_to_files else None
@@ -622,11 +643,15 @@ def run_flow(
         if after_refit:
             relay.models_ttl_elapsed()
             fresh = upload_all(clients.s3, spec, after_refit, on_uploaded=relay.uploaded)
+            fresh += app.send(app_uploads, on_uploaded=relay.uploaded) if app else []
             relay.wait([uri.split("/", 3)[3] for uri in fresh])
             uris += fresh
-            notifications += wait_for_messages(clients.sqs, provisioned.queue_url, at_least=len(after_refit))
+            expected = len(after_refit) + (len(app_uploads) if app else 0)
+            notifications += wait_for_messages(clients.sqs, provisioned.queue_url, at_least=expected)
             invocations += ingest(clients, spec, provisioned, redeliver_first_batch=False)
             runs += run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=runs)
+        if app and app_abuse:
+            app.refuse_abuse(app_uploads[0])
         result = FlowResult(
             endpoint=endpoint,
             spec=spec,
@@ -640,6 +665,7 @@ def run_flow(
             **collect_outputs(clients.s3, spec, out_dir),
             refit=refit,
             instant=relay.stop(),
+            app=app.finish() if app else None,
         )
         print(format_summary(result), flush=True)
         if keep_running:
@@ -702,7 +728,8 @@ def format_summary(result: FlowResult) -> str:
         "",
         "== local end-to-end summary",
         f"emulator       {result.endpoint} (moto; account {spec.account}, region {spec.region})",
-        f"uploads        {len(result.uploads)} to s3://{spec.names.ingestion_bucket}/{spec.config.uploads_prefix}",
+        f"uploads        {len(result.uploads)} to s3://{spec.names.ingestion_bucket}/"
+        f"{{{spec.config.curated_prefix},{spec.config.uploads_prefix}}} (curated, uploads)",
         f"notifications  {result.notifications} S3 -> SQS (including the s3:TestEvent)",
         f"batches        {len(result.invocations)} Lambda invocations, {result.messages_received} messages"
         f" ({failed} failed, {redelivered} batch(es) redelivered on purpose)",
@@ -733,6 +760,7 @@ def format_summary(result: FlowResult) -> str:
         if len(errors)
         else []
     )
+    lines += app_summary(result.app)
     lines += [
         f"results        {root}/features/ and {root}/errors/ (on the emulator)",
         f"local copy     {_display(result.local_copy)}",
@@ -792,6 +820,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the batches, bootstrap one PCA basis (fit over the store with this minimum, promote, "
         "back-fill); 0 to skip (default 8)",
     )
+    parser.add_argument(
+        "--app-photos",
+        type=int,
+        default=2,
+        help="photos sent through the app API by two identities, A and B in turn (default 2); 0 to skip",
+    )
+    parser.add_argument(
+        "--app-abuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant)",
+    )
     return parser
 
 
@@ -808,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_running=args.keep_running,
         refit_min_images=args.refit_min_images or None,
         after_refit=unlabelled_photos(classes) if args.refit_min_images else [],
+        app_uploads=app_photos(args.app_photos),
+        app_abuse=args.app_abuse,
     )
     problems = check(result)
     for problem in problems:
@@ -836,7 +878,11 @@ def check(result: FlowResult) -> list[str]:
         bases = set(result.features["pca_version"].fillna("none"))
         if len(bases) != 1 or "none" in bases:
             problems.append(f"after the refit the rows are on {len(bases)} bases: {sorted(bases)}")
-    problems += answer_flow.problems(result.instant, result.uploads, result.answers)
+    instant_uploads = [
+        u for u in result.uploads if u.split("/", 3)[3].startswith(result.spec.config.uploads_prefix)
+    ]
+    problems += answer_flow.problems(result.instant, instant_uploads, result.answers)
+    problems += app_problems(result.app)
     if result.left_in_queue or result.in_dead_letter_queue:
         problems.append(
             f"{result.left_in_queue} message(s) left in the queue, {result.in_dead_letter_queue} in the DLQ"

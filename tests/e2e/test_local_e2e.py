@@ -1,7 +1,8 @@
 """The local end-to-end flow on a handful of uploads: every upload ends up exactly once in the outputs.
 
-One flow run (one Spark run) is shared by the module: 6 photos of 3 classes, a truncated JPEG and a
-text file named .jpg, one S3 notification sent twice and the first SQS batch delivered twice.
+One flow run (one Spark run) is shared by the module: 6 photos of 3 classes (curated, labelled by their
+folder), a truncated JPEG and a text file named .jpg, one S3 notification sent twice and the first SQS
+batch delivered twice.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _log_tail(flow: FlowResult, lines: int = 40) -> str:
 
 
 def _ingest_uri(flow: FlowResult, key: str) -> str:
-    return f"s3://{flow.spec.names.ingestion_bucket}/{flow.spec.config.uploads_prefix}{key}"
+    return f"s3://{flow.spec.names.ingestion_bucket}/{flow.spec.config.curated_prefix}{key}"
 
 
 # ------------------------------------------------------------------------------- the flow

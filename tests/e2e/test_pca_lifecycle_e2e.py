@@ -3,8 +3,10 @@
 The first batches run as in production (`--pca-model latest`, `--classifier latest`, nothing promoted
 yet: rows without pca or prediction); the refit workflow's jobs (from the template) then fit one PCA
 basis over the whole store, promote it, back-fill every batch, train a classifier on the labelled
-uploads and promote it. New, unlabelled uploads are then projected and predicted directly, and every
-upload has an answer the app can fetch.
+(curated) data and promote it. New, unlabelled uploads are then projected and predicted directly, and
+every upload has an answer the app can fetch. Two app identities send one photo each through the app
+API with the new uploads (and what the API must refuse), then each reads its own answer
+(tests/e2e/app_flow.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.e2e.app_flow import app_photos
 from tests.e2e.local_flow import (
     FlowResult,
     bad_uploads,
@@ -25,6 +28,7 @@ from tests.e2e.local_flow import (
 )
 
 PHOTOS, CLASSES = 10, 5
+APP_PHOTOS = 2  # one per identity
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,8 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
         spark_logs_to_files=True,
         refit_min_images=8,
         after_refit=unlabelled_photos(classes),
+        app_uploads=app_photos(APP_PHOTOS),
+        app_abuse=True,
     )
 
 
@@ -53,9 +59,10 @@ def test_refit_puts_every_row_on_one_promoted_basis(flow: FlowResult) -> None:
     assert steps["PromotePca"].report == {"promoted": version, "previous": None, "changed": True}
     assert sum(steps["BackfillPca"].report["rewritten"].values()) == PHOTOS
     features = flow.features
-    assert len(features) == PHOTOS + CLASSES and set(features["pca_version"]) == {version}
+    rows = PHOTOS + CLASSES + APP_PHOTOS
+    assert len(features) == rows and set(features["pca_version"]) == {version}
     assert set(features["pca"].map(len)) == {steps["FitPca"].report["k"]}
-    assert f"{version}: {PHOTOS + CLASSES} rows" in format_summary(flow)
+    assert f"{version}: {rows} rows" in format_summary(flow)
 
 
 @pytest.mark.spark
@@ -64,13 +71,13 @@ def test_new_uploads_get_a_prediction_and_every_upload_an_answer(flow: FlowResul
     steps = {s.command: s for s in flow.refit}
     classifier = steps["PromoteClassifier"].report["promoted"]
     new = flow.features[flow.features["label"].isna()]
-    assert len(new) == CLASSES and set(new["classifier_version"]) == {classifier}
+    assert len(new) == CLASSES + APP_PHOTOS and set(new["classifier_version"]) == {classifier}
     assert new["predicted_label"].notna().all()
     uploads = {uri.split("/", 3)[3] for uri in flow.uploads}  # the object keys
     assert set(flow.answers) == uploads
     statuses = {key: a["status"] for key, a in flow.answers.items()}
     assert sorted(k for k, s in statuses.items() if s == "error") == sorted(
-        f"uploads/{u.key}" for u in bad_uploads()
+        f"curated/{u.key}" for u in bad_uploads()
     )
     fresh = {k: a for k, a in flow.answers.items() if Path(k).name.startswith("new-")}
     assert len(fresh) == CLASSES and all(
@@ -124,3 +131,60 @@ def test_the_instant_answer_came_first_with_the_batchs_numbers(flow: FlowResult)
         _, extracted = answer_document(upload.body, runtime.extractor, Heads(), runtime.model_version)
         lam, spark = extracted.features.astype(np.float64), np.asarray(row.features, dtype=np.float64)
         assert float(lam @ spark / np.linalg.norm(lam) / np.linalg.norm(spark)) >= 0.9999
+
+
+# ------------------------------------------------------------------------------- the app's door
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_two_identities_each_send_a_photo_and_read_only_their_own_answer(flow: FlowResult) -> None:
+    app = flow.app
+    assert app is not None and [i.name for i in app.identities] == ["A", "B"]
+    a, b = app.identities
+    assert a.identity_id != b.identity_id
+    classifier = {s.command: s for s in flow.refit}["PromoteClassifier"].report["promoted"]
+    for identity in app.identities:
+        (grant,) = identity.grants
+        key = f"uploads/{identity.identity_id}/{grant.photo_id}.jpg"
+        assert grant.answer_key == f"answers/{key}.json"
+        # The client read, with its own credentials, exactly the document the job wrote for its photo.
+        assert identity.answers == {grant.answer_key: flow.answers[key]}
+        answer = identity.answers[grant.answer_key]
+        assert answer["status"] == "ok" and answer["classifier_version"] == classifier
+        assert len(answer["top3"]) == 3
+    assert set(a.answers).isdisjoint(b.answers)
+    # Each photo entered the pipeline as an ordinary upload, with no label from its identity folder.
+    rows = flow.features.set_index("path")
+    for identity in app.identities:
+        key = f"uploads/{identity.identity_id}/{identity.grants[0].photo_id}.jpg"
+        uri = f"s3://{flow.spec.names.ingestion_bucket}/{key}"
+        assert rows.loc[uri, "label"] is None and rows.loc[uri, "predicted_label"] is not None
+    assert check(flow) == []
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_app_api_refuses_abuse_with_a_4xx_and_stores_nothing(flow: FlowResult) -> None:
+    cases = {c.case: (c.status, c.code, c.left_behind) for c in flow.app.abuse}
+    assert cases == {
+        "HEIC photo": (415, "unsupported_type", ()),
+        "oversize declaration": (413, "too_large", ()),
+        "text named .jpg": (415, "not_an_image", ()),
+        "decompression bomb": (422, "too_many_pixels", ()),
+        "commit without upload": (404, "not_uploaded", ()),
+        "reused grant": (409, "already_committed", ()),
+    }
+    assert flow.app.staged_left == []
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_every_api_call_was_signed_routed_and_served_by_the_handler(flow: FlowResult) -> None:
+    calls = flow.app.api_calls
+    assert calls and all(c.route_key is not None for c in calls)  # no 403 (signature) or 404 (route)
+    identities = {i.identity_id for i in flow.app.identities}
+    assert {c.identity_id for c in calls} == identities
+    assert {c.route_key for c in calls} == {"POST /photos", "POST /photos/{photo_id}/commit"}
+    # Every photo sent was POSTed with its grant's form, under its own identity's staged prefix.
+    assert all(f"incoming/{f.identity_id}/" in f.fields["key"] for f in flow.app.forms)

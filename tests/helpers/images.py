@@ -44,17 +44,35 @@ def exif_bytes(orientation: int | None = None, gps: bool = False) -> bytes:
     return exif.tobytes()
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def huge_png(width: int, height: int) -> bytes:
     """A valid, highly compressed grayscale PNG of width x height (streamed, little memory)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     compressor = zlib.compressobj(9)
     row = b"\x00" + b"\x80" * width
     body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def png_bomb_header(width: int, height: int) -> bytes:
+    """A PNG that announces width x height pixels but holds one row of data: a decompression bomb's
+    header, cheap to make (Pillow opens it with that size; decoding it would fail)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" + b"\x80" * min(width, 64))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def rotated_photo() -> tuple[bytes, tuple[int, int]]:

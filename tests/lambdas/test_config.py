@@ -24,6 +24,7 @@ def test_defaults_apply_when_only_required_variables_are_set() -> None:
         manifest_bucket="artifacts",
         manifest_prefix="manifests/",
         uploads_prefix="uploads/",
+        curated_prefix="curated/",
         max_object_bytes=52428800,
     )
     assert DEFAULT_MAX_OBJECT_BYTES == 52428800
@@ -36,12 +37,19 @@ def test_all_variables_are_read_and_prefixes_normalised() -> None:
             "MANIFEST_BUCKET": "artifacts",
             "MANIFEST_PREFIX": "/runs/manifests",
             "UPLOADS_PREFIX": "incoming",
+            "CURATED_PREFIX": "/datasets/",
             "MAX_OBJECT_BYTES": "2048",
         }
     )
-    assert (config.manifest_prefix, config.uploads_prefix, config.max_object_bytes) == (
+    assert (
+        config.manifest_prefix,
+        config.uploads_prefix,
+        config.curated_prefix,
+        config.max_object_bytes,
+    ) == (
         "runs/manifests/",
         "incoming/",
+        "datasets/",
         2048,
     )
 

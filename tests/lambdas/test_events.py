@@ -13,8 +13,12 @@ from tests.lambdas.builders import INGEST_BUCKET, s3_body, s3_record, s3_test_ev
 LIMIT = 1000
 
 
-def parse(body: str, *, uploads_prefix: str = "uploads/", max_object_bytes: int = LIMIT):
-    return parse_message(body, uploads_prefix=uploads_prefix, max_object_bytes=max_object_bytes)
+def parse(
+    body: str, *, uploads_prefix: str = "uploads/", max_object_bytes: int = LIMIT, curated: str = "curated/"
+):
+    return parse_message(
+        body, uploads_prefix=uploads_prefix, max_object_bytes=max_object_bytes, curated_prefix=curated
+    )
 
 
 def only_entry(body: str) -> ManifestEntry:
@@ -32,27 +36,41 @@ def only_skip(body: str) -> Skip:
 
 
 def test_valid_record_becomes_manifest_entry_with_label_size_etag_and_sequencer() -> None:
-    result = parse(s3_body(s3_record("uploads/Kiwi/a.jpg", size=512, etag="abc", sequencer="00FF")))
+    result = parse(s3_body(s3_record("curated/Kiwi/a.jpg", size=512, etag="abc", sequencer="00FF")))
     assert result.objects == (
         UploadedObject(
-            ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/Kiwi/a.jpg", label="Kiwi", size=512, etag="abc"),
+            ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/Kiwi/a.jpg", label="Kiwi", size=512, etag="abc"),
             sequencer="00FF",
         ),
     )
     assert result.skipped == ()
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/eu-west-3:3f291106-8703-466b-8f2b-3ecee1ca56ce/0b6e2c1e-6d55-4d8e-9a59-2f7ad3c0d1b4.jpg",
+        "uploads/Kiwi/a.jpg",
+        "uploads/Training/Kiwi/a.jpg",
+        "uploads/curated/Kiwi/a.jpg",
+    ],
+)
+def test_an_upload_never_carries_a_label_whatever_its_folders(key: str) -> None:
+    entry = only_entry(s3_body(s3_record(key)))
+    assert entry.uri == f"s3://{INGEST_BUCKET}/{key}" and entry.label is None
+
+
 def test_plus_in_key_decodes_to_space() -> None:
-    entry = only_entry(s3_body(s3_record("uploads/Apple+Braeburn/img+1.jpg", encode=False)))
-    assert entry.uri == f"s3://{INGEST_BUCKET}/uploads/Apple Braeburn/img 1.jpg"
+    entry = only_entry(s3_body(s3_record("curated/Apple+Braeburn/img+1.jpg", encode=False)))
+    assert entry.uri == f"s3://{INGEST_BUCKET}/curated/Apple Braeburn/img 1.jpg"
     assert entry.label == "Apple Braeburn"
 
 
 def test_percent_encoded_non_ascii_and_literal_plus_decode() -> None:
     # S3 sends "Pêche/crème+brûlée %2B.jpg" for the key "Pêche/crème brûlée +.jpg".
-    raw = "uploads/P%C3%AAche/cr%C3%A8me+br%C3%BBl%C3%A9e+%2B.JPG"
+    raw = "curated/P%C3%AAche/cr%C3%A8me+br%C3%BBl%C3%A9e+%2B.JPG"
     entry = only_entry(s3_body(s3_record(raw, encode=False)))
-    assert entry.uri == f"s3://{INGEST_BUCKET}/uploads/Pêche/crème brûlée +.JPG"
+    assert entry.uri == f"s3://{INGEST_BUCKET}/curated/Pêche/crème brûlée +.JPG"
     assert entry.label == "Pêche"
 
 
@@ -63,13 +81,14 @@ def test_builder_encoding_round_trips_like_s3() -> None:
 
 def test_object_directly_under_prefix_has_no_label() -> None:
     assert only_entry(s3_body(s3_record("uploads/a.png"))).label is None
+    assert only_entry(s3_body(s3_record("curated/a.png"))).label is None
 
 
 def test_several_records_in_one_message_keep_their_order() -> None:
     body = s3_body(
-        s3_record("uploads/Kiwi/1.jpg"),
-        s3_record("uploads/Lemon/2.webp"),
-        s3_record("uploads/Lemon/notes.txt"),
+        s3_record("curated/Kiwi/1.jpg"),
+        s3_record("curated/Lemon/2.webp"),
+        s3_record("curated/Lemon/notes.txt"),
     )
     result = parse(body)
     assert [o.entry.label for o in result.objects] == ["Kiwi", "Lemon"]
@@ -83,17 +102,34 @@ def test_s3_test_event_is_skipped_not_failed() -> None:
 
 @pytest.mark.parametrize(
     ("key", "prefix"),
-    [("other/Kiwi/a.jpg", "uploads/"), ("uploadsX/a.jpg", "uploads/"), ("Uploads/Kiwi/a.jpg", "uploads/")],
+    [
+        ("other/Kiwi/a.jpg", "uploads/"),
+        ("uploadsX/a.jpg", "uploads/"),
+        ("Uploads/Kiwi/a.jpg", "uploads/"),
+        ("incoming/eu-west-3:3f291106-8703-466b-8f2b-3ecee1ca56ce/x.jpg", "uploads/"),
+        ("curatedX/Kiwi/a.jpg", "uploads/"),
+    ],
 )
-def test_key_outside_uploads_prefix_is_skipped(key: str, prefix: str) -> None:
+def test_key_outside_uploads_and_curated_prefixes_is_skipped(key: str, prefix: str) -> None:
     result = parse(s3_body(s3_record(key)), uploads_prefix=prefix)
     assert result.objects == ()
     assert [(s.reason, s.key) for s in result.skipped] == [(SkipReason.OUTSIDE_UPLOADS_PREFIX, key)]
+    assert "'uploads/' or 'curated/'" in result.skipped[0].detail
 
 
-def test_empty_prefix_accepts_whole_bucket_and_labels_from_bucket_root() -> None:
-    result = parse(s3_body(s3_record("Kiwi/a.jpg")), uploads_prefix="")
-    assert [o.entry.label for o in result.objects] == ["Kiwi"]
+def test_empty_uploads_prefix_accepts_whole_bucket_and_labels_only_curated_objects() -> None:
+    result = parse(s3_body(s3_record("Kiwi/a.jpg"), s3_record("curated/Kiwi/b.jpg")), uploads_prefix="")
+    assert [o.entry.label for o in result.objects] == [None, "Kiwi"]
+
+
+def test_without_a_curated_prefix_nothing_is_labelled() -> None:
+    result = parse_message(
+        s3_body(s3_record("uploads/Kiwi/a.jpg"), s3_record("curated/Kiwi/b.jpg")),
+        uploads_prefix="uploads/",
+        max_object_bytes=LIMIT,
+    )
+    assert [o.entry.label for o in result.objects] == [None]
+    assert [s.reason for s in result.skipped] == [SkipReason.OUTSIDE_UPLOADS_PREFIX]
 
 
 @pytest.mark.parametrize(

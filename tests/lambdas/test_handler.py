@@ -51,18 +51,19 @@ def test_happy_path_writes_one_manifest_and_starts_one_execution(aws, lambda_con
 
 
 def test_written_manifest_is_read_back_by_spark_app(aws, lambda_context) -> None:
-    upload_all(aws, ["uploads/Kiwi/k 1.jpg", "uploads/Pêche/p+1.png", "uploads/root.jpeg"])
+    # Curated data is labelled by its folder; an app upload never is, whatever its folders.
+    upload_all(aws, ["curated/Kiwi/k 1.jpg", "curated/Pêche/p+1.png", "uploads/Kiwi/root.jpeg"])
     handler(sqs_event(*aws.receive_records()), lambda_context)
 
     execution_input = aws.execution_input(aws.executions()[0]["executionArn"])
     entries = parse_manifest(aws.read_text(execution_input["manifest_uri"]))
 
-    etag = aws.s3.head_object(Bucket=INGEST_BUCKET, Key="uploads/root.jpeg")["ETag"].strip('"')
-    size = len(JPEG_BYTES)
+    etag = aws.s3.head_object(Bucket=INGEST_BUCKET, Key="uploads/Kiwi/root.jpeg")["ETag"].strip('"')
+    size, peach = len(JPEG_BYTES), "Pêche"
     assert entries == [
-        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/Kiwi/k 1.jpg", label="Kiwi", size=size, etag=etag),
-        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/Pêche/p+1.png", label="Pêche", size=size, etag=etag),
-        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/root.jpeg", label=None, size=size, etag=etag),
+        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/Kiwi/k 1.jpg", label="Kiwi", size=size, etag=etag),
+        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/curated/{peach}/p+1.png", label=peach, size=size, etag=etag),
+        ManifestEntry(uri=f"s3://{INGEST_BUCKET}/uploads/Kiwi/root.jpeg", label=None, size=size, etag=etag),
     ]
     assert batch_id_for(entries) == execution_input["batch_id"]
     # Every URI names an object that really exists in the ingestion bucket.
