@@ -1,8 +1,11 @@
-"""Catalog: a Glue database with the ``features`` and ``errors`` tables over the feature store.
+"""Catalog: a Glue database with the ``features``, ``errors`` and ``corrections`` tables over the store.
 
-No crawler: the columns come from ``spark_app/schema.py`` (what the job writes) and each job registers
-its own batch partition (``spark_app/catalog.py``), since partition projection cannot enumerate
-arbitrary batch ids. Athena queries them as they are (docs/queries.md).
+No crawler: the columns come from ``spark_app/core/schema.py`` (what the job and the corrections writer
+write). Each job registers its own batch partition of ``features`` and ``errors``
+(``spark_app/store/catalog.py``), since partition projection cannot enumerate arbitrary batch ids.
+``corrections`` (one JSON line per object, ``corrections/<identity id>/<photo id>.json``) is not
+partitioned: Athena reads every object under a table's location, sub-folders included, so a new or
+erased identity needs no catalog change. Athena queries them as they are (docs/queries.md).
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from constructs import Construct
 
 from cdk_app.catalog_props import CatalogProps
 from spark_app.core import schema
+from spark_app.core.defaults import CORRECTIONS_DIR
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+#: The Hive JSON SerDe (one JSON object per line), which Athena documents as deterministic.
+JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
+TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
+TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 
 
 def glue_arns(stack: Stack, database: str, tables: list[str]) -> list[str]:
@@ -31,7 +39,8 @@ def glue_arns(stack: Stack, database: str, tables: list[str]) -> list[str]:
 
 
 class Catalog(Construct):
-    """The database and one external Parquet table per dataset, partitioned by ``batch_id``."""
+    """The database, one external Parquet table per dataset (partitioned by ``batch_id``) and the
+    corrections' JSON table."""
 
     def __init__(self, scope: Construct, construct_id: str, props: CatalogProps, *, results: s3.IBucket):
         super().__init__(scope, construct_id)
@@ -70,3 +79,27 @@ class Catalog(Construct):
             )
             table.add_resource_dependency(self.database)
             self.tables[name] = table
+        self.tables[CORRECTIONS_DIR] = self._corrections_table(props, results, account)
+
+    def _corrections_table(self, props: CatalogProps, results: s3.IBucket, account: str) -> glue.CfnTable:
+        """People's corrections: JSON objects in per-identity folders, one table, no partitions."""
+        table = glue.CfnTable(
+            self,
+            "Corrections",
+            catalog_id=account,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=CORRECTIONS_DIR,
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "json", "EXTERNAL": "TRUE"},
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{results.bucket_name}/{props.features_prefix}{CORRECTIONS_DIR}/",
+                    input_format=TEXT_INPUT,
+                    output_format=TEXT_OUTPUT,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE),
+                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in schema.CORRECTIONS],
+                ),
+            ),
+        )
+        table.add_resource_dependency(self.database)
+        return table
