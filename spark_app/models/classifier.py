@@ -220,6 +220,11 @@ def train(
                 curated_train, _collect(correction_frame) if correction_frame is not None else None
             )
             nearest = NEAREST in heads and len(prototypes.labels) <= max_nn_prototypes
+            if not nearest and LOGISTIC not in heads:
+                raise ClassifierError(
+                    f"a 1-NN head keeps at most {max_nn_prototypes:,} training images, not "
+                    f"{len(prototypes.labels):,}: let cross-validation consider logistic regression"
+                )
             started = time.perf_counter()
             selection = _select(spark, prepared, curated_train, labels, reg_params, folds, heads, nearest)
             selection_seconds = time.perf_counter() - started

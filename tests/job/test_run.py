@@ -6,7 +6,6 @@ promoted (``models/pca.py``), and later batches are projected and predicted in t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from spark_app.core import schema
 from spark_app.core.corrections import new_correction
 from spark_app.core.heads import softmax_probabilities
 from spark_app.core.manifest import ManifestEntry, dumps_manifest
@@ -31,7 +28,7 @@ from spark_app.models.gate import GateRefused, promote_if_passed
 from spark_app.models.pca import fit_over_store
 from spark_app.models.registry import promote
 from spark_app.store.corrections import write_correction
-from spark_app.store.partitions import replace_partition
+from tests.helpers.corrections import correct_all, write_uploads
 from tests.helpers.images import BUNDLED_SAMPLE, SECRET, bad_and_unusual_inputs, real_images, write_inputs
 
 pytestmark = pytest.mark.spark
@@ -387,29 +384,6 @@ ALICE = "eu-west-3:0000000a-0000-4000-8000-000000000000"
 POISON = 500
 
 
-def _uploads(spark, store: Path, source: pd.DataFrame, identity: str, count: int, seed: int) -> pd.DataFrame:
-    """``count`` unlabelled uploads of ``identity`` written as a batch: noisy copies (5 %) of curated
-    features, as photos of the same fruits would be (no CNN run: the features are what matters here)."""
-    rng = np.random.default_rng(seed)
-    picked = source.iloc[rng.integers(0, len(source), count)].reset_index(drop=True)
-    features = [
-        np.maximum(f * (1 + 0.05 * rng.standard_normal(len(f))), 0).astype(np.float32)
-        for f in picked.features
-    ]
-    rows = picked.assign(
-        features=features,
-        image_id=[hashlib.sha256(f"{identity}-{seed}-{n}".encode()).hexdigest() for n in range(count)],
-        path=[f"s3://ingest/uploads/{identity}/{n}.jpg" for n in range(count)],
-        label=None,
-        pca=None,
-        pca_version=None,
-    )
-    frame = spark.createDataFrame(rows[schema.names(schema.FEATURES)], schema.ddl(schema.FEATURES))
-    batch = f"uploads-{seed}"
-    replace_partition(spark, frame.withColumn("batch_id", F.lit(batch)), str(store / "features"), batch)
-    return rows.assign(truth=picked["label"])
-
-
 @pytest.fixture(scope="module")
 def poisoned(spark, seeded, trained, tmp_path_factory):
     """The curated seed batch; one identity's 500 uploads, all corrected to a wrong class; one honest
@@ -419,22 +393,14 @@ def poisoned(spark, seeded, trained, tmp_path_factory):
     curated = pd.read_parquet(store / "features")
     training = curated[curated["path"].str.contains("/Training/")].reset_index(drop=True)
     labels = sorted(training["label"].unique())
-    wrong = {label: labels[(i + 1) % len(labels)] for i, label in enumerate(labels)}
-    flood = _uploads(spark, store, training, MALLORY, POISON, seed=1)
-    for n, (image_id, truth) in enumerate(zip(flood["image_id"], flood["truth"], strict=True)):
-        write_correction(
-            str(store), new_correction(MALLORY, f"m{n}", image_id, wrong[truth], known_classes=labels)
-        )
-    honest = _uploads(spark, store, training[training["label"] == "Kiwi"], ALICE, 1, seed=2)
-    write_correction(
-        str(store), new_correction(ALICE, "a0", honest["image_id"][0], "Kiwi", known_classes=labels)
+    flood = write_uploads(spark, store, training, MALLORY, POISON, seed=1)
+    correct_all(store, MALLORY, flood, labels, wrong=True)
+    honest = write_uploads(spark, store, training[training["label"] == "Kiwi"], ALICE, 1, seed=2)
+    correct_all(store, ALICE, honest, labels, wrong=False)
+    proposal = new_correction(
+        ALICE, "p1", honest["image_id"][0], "Golden Kiwi", known_classes=labels, new_class=True
     )
-    write_correction(
-        str(store),
-        new_correction(
-            ALICE, "a1", honest["image_id"][0], "Golden Kiwi", known_classes=labels, new_class=True
-        ),
-    )
+    write_correction(str(store), proposal)
     clean, _ = trained
     registry_dir = tmp_path_factory.mktemp("poisoned-classifiers")
     shutil.copytree(clean.uri, registry_dir / clean.version)
