@@ -13,7 +13,8 @@ choose the model by cross-validation, judge it with the promotion gate, save a v
    1-nearest-neighbour head on the same features (when there are at most ``MAX_NN_PROTOTYPES`` training
    images). The chosen model is fitted on curated + trusted corrections (``weightCol``). Should it score
    below the 1-NN baseline on validation, the 1-NN head is kept instead: the saved model always matches
-   the baseline.
+   the baseline. The 1-NN head (and baseline) keeps the curated training images only: corrections
+   teach the logistic regression, whose weights hold no per-image data, never a stored image list.
 3. **Judgment.** The promotion gate (:mod:`spark_app.models.gate`) compares it with the promoted
    version on the same curated validation images; its verdict goes into the version's metadata.
 
@@ -101,12 +102,11 @@ class TrainedClassifier:
 
 @dataclass(frozen=True)
 class _Rows:
-    """Training or validation rows collected to the driver (they are also what 1-NN needs)."""
+    """Curated training rows collected to the driver (cross-validation scores them; 1-NN keeps them)."""
 
     image_ids: np.ndarray
     labels: np.ndarray
     x: np.ndarray  # the classifier's inputs
-    weights: np.ndarray
 
 
 def _input_column(features: str) -> Any:
@@ -216,9 +216,7 @@ def train(
                 None if root == NO_CORRECTIONS else root,
                 max_weight_per_identity,
             )
-            prototypes = _prototypes(
-                curated_train, _collect(correction_frame) if correction_frame is not None else None
-            )
+            prototypes = curated_train  # 1-NN keeps curated images only: never a person's upload
             nearest = NEAREST in heads and len(prototypes.labels) <= max_nn_prototypes
             if not nearest and LOGISTIC not in heads:
                 raise ClassifierError(
@@ -345,14 +343,11 @@ def _compact(frame: Any, rows: int) -> Any:
 
 
 def _collect(frame: Any) -> _Rows:
-    """The rows' ids, labels, inputs and weights in the driver (one collect)."""
+    """The rows' ids, labels and inputs in the driver (one collect)."""
     from pyspark.ml.functions import vector_to_array
 
-    data = frame.select("image_id", "label", vector_to_array(VECTOR).alias("x"), "w").toPandas()
-    x = np.stack(data["x"].to_numpy()).astype(np.float32) if len(data) else np.zeros((0, 0), np.float32)
-    return _Rows(
-        np.asarray(data["image_id"]), np.asarray(data["label"]), x, np.asarray(data["w"], dtype=np.float64)
-    )
+    data = frame.select("image_id", "label", vector_to_array(VECTOR).alias("x")).toPandas()
+    return _Rows(np.asarray(data["image_id"]), np.asarray(data["label"]), np.stack(data["x"].to_numpy()))
 
 
 def _corrections(
@@ -499,20 +494,6 @@ def _spark_probabilities(model: Any, valid_rows: Any, labels: list[str], feature
     frame = valid_rows.filter(F.col("label").isin(labels)).withColumn(VECTOR, _input_column(features))
     out = model.transform(frame).select("image_id", vector_to_array("probability").alias("p")).toPandas()
     return dict(zip(out["image_id"], out["p"], strict=True))
-
-
-def _prototypes(curated: _Rows, corrected: _Rows | None) -> _Rows:
-    """The 1-NN's training images: curated, plus the corrected images of full weight (one identity's
-    own votes give at most ``max_weight_per_identity`` of them)."""
-    if corrected is None or not len(corrected.labels):
-        return curated
-    full = corrected.weights >= 1.0 - 1e-9
-    return _Rows(
-        np.concatenate([curated.image_ids, corrected.image_ids[full]]),
-        np.concatenate([curated.labels, corrected.labels[full]]),
-        np.concatenate([curated.x, corrected.x[full]]),
-        np.concatenate([curated.weights, corrected.weights[full]]),
-    )
 
 
 def _chosen_classifier(
