@@ -10,6 +10,8 @@ erased identity needs no catalog change. Athena queries them as they are (docs/q
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
@@ -22,10 +24,24 @@ from spark_app.core.defaults import CORRECTIONS_DIR
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-#: The Hive JSON SerDe (one JSON object per line), which Athena documents as deterministic.
+#: The Hive JSON SerDe (one JSON object per line; Athena documents the OpenX one as non-deterministic).
 JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How a table's objects are stored: Glue's classification, Hive input/output formats and SerDe."""
+
+    classification: str
+    input_format: str
+    output_format: str
+    serde: str
+
+
+PARQUET = TableFormat("parquet", PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE)
+JSON_LINES = TableFormat("json", TEXT_INPUT, TEXT_OUTPUT, JSON_SERDE)
 
 
 def glue_arns(stack: Stack, database: str, tables: list[str]) -> list[str]:
@@ -56,48 +72,42 @@ class Catalog(Construct):
         )
         self.tables: dict[str, glue.CfnTable] = {}
         for name, columns in schema.DATASETS.items():
-            table = glue.CfnTable(
-                self,
-                name.capitalize(),
-                catalog_id=account,
-                database_name=self.database_name,
-                table_input=glue.CfnTable.TableInputProperty(
-                    name=name,
-                    table_type="EXTERNAL_TABLE",
-                    parameters={"classification": "parquet", "EXTERNAL": "TRUE"},
-                    partition_keys=[
-                        glue.CfnTable.ColumnProperty(name=schema.PARTITION_COLUMN, type="string")
-                    ],
-                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                        location=f"s3://{results.bucket_name}/{props.features_prefix}{name}/",
-                        input_format=PARQUET_INPUT,
-                        output_format=PARQUET_OUTPUT,
-                        serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE),
-                        columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns],
-                    ),
-                ),
-            )
-            table.add_resource_dependency(self.database)
-            self.tables[name] = table
-        self.tables[CORRECTIONS_DIR] = self._corrections_table(props, results, account)
+            self.tables[name] = self._table(props, results, name, columns, PARQUET, partitioned=True)
+        # People's corrections: JSON objects in per-identity folders, one table, no partitions.
+        self.tables[CORRECTIONS_DIR] = self._table(
+            props, results, CORRECTIONS_DIR, schema.CORRECTIONS, JSON_LINES, partitioned=False
+        )
 
-    def _corrections_table(self, props: CatalogProps, results: s3.IBucket, account: str) -> glue.CfnTable:
-        """People's corrections: JSON objects in per-identity folders, one table, no partitions."""
+    def _table(
+        self,
+        props: CatalogProps,
+        results: s3.IBucket,
+        name: str,
+        columns: tuple[tuple[str, str], ...],
+        storage: TableFormat,
+        *,
+        partitioned: bool,
+    ) -> glue.CfnTable:
+        """An external table over ``<features prefix><name>/`` (partitioned by ``batch_id`` or not)."""
+        account = Stack.of(self).account
         table = glue.CfnTable(
             self,
-            "Corrections",
+            name.capitalize(),
             catalog_id=account,
             database_name=self.database_name,
             table_input=glue.CfnTable.TableInputProperty(
-                name=CORRECTIONS_DIR,
+                name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={"classification": "json", "EXTERNAL": "TRUE"},
+                parameters={"classification": storage.classification, "EXTERNAL": "TRUE"},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=schema.PARTITION_COLUMN, type="string")]
+                if partitioned
+                else None,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{results.bucket_name}/{props.features_prefix}{CORRECTIONS_DIR}/",
-                    input_format=TEXT_INPUT,
-                    output_format=TEXT_OUTPUT,
-                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE),
-                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in schema.CORRECTIONS],
+                    location=f"s3://{results.bucket_name}/{props.features_prefix}{name}/",
+                    input_format=storage.input_format,
+                    output_format=storage.output_format,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=storage.serde),
+                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in columns],
                 ),
             ),
         )
