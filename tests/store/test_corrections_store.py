@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from spark_app.core.corrections import new_correction
@@ -74,3 +76,16 @@ def test_bad_objects_are_reported_and_skipped_never_fatal(store: str) -> None:
         f"{ALICE}/broken.json": "not a JSON object",
         f"{BOB}/moved.json": f"a correction of corrections/{ALICE}/moved.json stored elsewhere",
     }
+
+
+def test_the_writer_needs_neither_numpy_nor_spark_so_the_apps_api_can_ship_it() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spark_app.store.corrections, spark_app.core.corrections; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'pyspark', 'PIL') if m in sys.modules))"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert out.stdout.strip() == "[]"
