@@ -128,7 +128,7 @@ def refit_steps(props: RefitProps, resources: JobResources) -> list[tuple[str, s
         steps += [
             (
                 "TrainClassifier",
-                "Train a classifier on the labelled rows of the store (saved, not promoted)",
+                "Train a classifier on the curated rows and trusted corrections, judged by the gate (saved)",
                 [
                     "classifier",
                     "train",
@@ -142,8 +142,8 @@ def refit_steps(props: RefitProps, resources: JobResources) -> list[tuple[str, s
             ),
             (
                 "PromoteClassifier",
-                "Point LATEST at the new classifier (atomic)",
-                ["classifier", "promote", "--classifier-dir", classifier_dir],
+                "Point LATEST at the new classifier if the promotion gate passed it (atomic)",
+                ["classifier", "promote", "--classifier-dir", classifier_dir, "--gate"],
             ),
         ]
     return steps

@@ -40,11 +40,25 @@ MIN_IMAGES_PER_COMPONENT = 4
 MIN_PER_CLASS = 5
 #: Share of the labelled images held out for validation when no path split is given.
 VALIDATION_PERCENT = 20
+#: The regularisation strengths (pyspark.ml ``regParam``, standardization on) cross-validation chooses from.
+REG_PARAM_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)
+#: Folds of the cross-validation that chooses the classifier (curated training rows only).
+CV_FOLDS = 3
+#: A nearest-neighbour head keeps at most this many training images (float16, unit-normalized:
+#: 2.5 KB each, 25 MB at the cap); above it only logistic regression is considered.
+MAX_NN_PROTOTYPES = 10_000
+#: All of one identity's corrections together weigh at most this many curated images in training.
+MAX_WEIGHT_PER_IDENTITY = 5.0
+#: The promotion gate: a new classifier's curated validation top-1 may fall at most this much below
+#: the promoted one's on the same images (0.005 = half a point).
+GATE_TOLERANCE = 0.005
 
 # -- the store's layout (under the job's --output) -----------------------------------------------
 FEATURES_DIR = "features"
 ERRORS_DIR = "errors"
 RUNS_DIR = "runs"
+#: People's corrections of their photos' labels: one small JSON object each (``core/corrections.py``).
+CORRECTIONS_DIR = "corrections"
 #: Default registries of PCA bases and classifiers when no directory is given.
 PCA_MODELS_DIR = "pca_models"
 CLASSIFIERS_DIR = "classifiers"

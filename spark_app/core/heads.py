@@ -1,9 +1,12 @@
 """What runs after the CNN, in NumPy: the projection on a PCA basis and the classifier's prediction.
 
-A promoted basis and classifier are small arrays (a few hundred KB). The batch job ships them with its
-extraction function and each Arrow batch gets its ``pca`` (``x · components``, the semantics of
-pyspark.ml's ``PCAModel.transform``) and its prediction (``softmax(x · Wᵀ + b)`` and the top 3) where the
-features already are; the answer Lambda applies the very same functions to one photo.
+A promoted basis and classifier are arrays (a few hundred KB; a nearest-neighbour head up to 25 MB). The
+batch job ships them with its extraction function and each Arrow batch gets its ``pca`` (``x ·
+components``, the semantics of pyspark.ml's ``PCAModel.transform``) and its prediction (the class
+probabilities and the top 3) where the features already are; the answer Lambda applies the very same
+functions to one photo. A classifier's head is a multinomial logistic regression (``softmax(x · Wᵀ +
+b)``) or a 1-nearest-neighbour over unit-normalized training features (``softmax(s / T)`` of each
+class's best cosine similarity ``s``: its top 1 is exactly the 1-NN's answer).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from spark_app.core.defaults import CONFIDENCE_THRESHOLD
+from spark_app.core.labels import UNKNOWN
 
 if TYPE_CHECKING:  # pandas only for the batch's frames: the answer Lambda ships without it
     import pandas as pd
@@ -21,8 +25,11 @@ if TYPE_CHECKING:  # pandas only for the batch's frames: the answer Lambda ships
 #: What a classifier takes: the raw 1280-d features or their projection on a PCA basis.
 RAW, PCA = "raw", "pca"
 FEATURE_KINDS = (RAW, PCA)
-#: The answer below the confidence threshold.
-UNKNOWN = "unknown"
+#: A classifier's head: a multinomial logistic regression, or the nearest training image (cosine).
+LOGISTIC, NEAREST = "logistic", "nearest"
+HEAD_KINDS = (LOGISTIC, NEAREST)
+#: Rows of features compared with a nearest-neighbour head's training images at once (bounds memory).
+NEAREST_CHUNK_ROWS = 256
 
 
 class ModelMismatch(ValueError):
@@ -45,15 +52,61 @@ class Basis:
 
 @dataclass(frozen=True)
 class Classifier:
-    """A multinomial logistic regression over raw features or over one basis's projection."""
+    """A classifier over raw features or over one basis's projection: a multinomial logistic regression
+    (``weights``, ``intercepts``) or a nearest-neighbour head (``prototypes``, ``prototype_labels``)."""
 
     version: str
-    weights: np.ndarray  # (classes, inputs)
-    intercepts: np.ndarray  # (classes,)
+    weights: np.ndarray | None  # (classes, inputs); None for a nearest-neighbour head
+    intercepts: np.ndarray | None  # (classes,); None for a nearest-neighbour head
     labels: tuple[str, ...]
     features: str  # RAW or PCA
     model_version: str  # the CNN whose features it was trained on
     pca_version: str | None = None  # the basis of its inputs, for PCA features
+    head: str = LOGISTIC
+    prototypes: np.ndarray | None = None  # (images, inputs) float32, unit rows, sorted by label index
+    prototype_labels: np.ndarray | None = None  # (images,) label indices, ascending
+    temperature: float = 1.0  # of the nearest-neighbour head's softmax
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (float32; a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_class_similarities(
+    x: np.ndarray, prototypes: np.ndarray, prototype_labels: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """``(rows, classes)``: the best cosine similarity of each row with each class's training images
+    (``-inf`` for a class without any). ``prototypes`` are unit rows sorted by ``prototype_labels``."""
+    labels = np.asarray(prototype_labels)
+    if labels.size == 0 or np.any(np.diff(labels) < 0):
+        raise ValueError("prototype labels must be non-empty and in ascending order")
+    present, starts = np.unique(labels, return_index=True)
+    units = unit_rows(x)
+    best = np.full((len(units), n_classes), -np.inf, dtype=np.float32)
+    for start in range(0, len(units), NEAREST_CHUNK_ROWS):
+        similarities = units[start : start + NEAREST_CHUNK_ROWS] @ prototypes.T
+        best[start : start + NEAREST_CHUNK_ROWS, present] = np.maximum.reduceat(similarities, starts, axis=1)
+    return best
+
+
+def scaled_softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(scores / temperature)`` per row (``-inf`` scores get probability 0)."""
+    logits = np.asarray(scores, dtype=np.float64) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def class_probabilities(classifier: Classifier, inputs: np.ndarray) -> np.ndarray:
+    """``(rows, classes)`` probabilities of ``classifier`` for its inputs (raw features or projections)."""
+    if classifier.head == NEAREST:
+        similarities = nearest_class_similarities(
+            inputs, classifier.prototypes, classifier.prototype_labels, len(classifier.labels)
+        )
+        return scaled_softmax(similarities, classifier.temperature)
+    return softmax_probabilities(inputs, classifier.weights, classifier.intercepts)
 
 
 def softmax_probabilities(x: np.ndarray, weights: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
@@ -147,7 +200,7 @@ def apply_heads(features: list, heads: Heads | None) -> dict[str, list]:
     clf = heads.classifier
     if clf is not None:
         inputs = x if clf.features == RAW else projected
-        probabilities = softmax_probabilities(inputs, clf.weights, clf.intercepts)
+        probabilities = class_probabilities(clf, inputs)
         labels = list(clf.labels)
         for row, i in enumerate(present):
             label, confidence, top_labels, top_p = top3_answer(probabilities[row], labels, heads.threshold)

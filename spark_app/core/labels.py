@@ -1,8 +1,11 @@
-"""Label rule shared by every input kind: the parent folder's name, when there is one."""
+"""The label rule shared by every input kind (the parent folder's name), and the ``unknown`` answer."""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+
+#: The answer below the confidence threshold (never a class).
+UNKNOWN = "unknown"
 
 
 def label_from_relative_path(relative_path: str) -> str | None:

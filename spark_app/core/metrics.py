@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spark_app.core.heads import nearest_class_similarities, unit_rows
+
 
 def top_k_accuracy(probabilities: np.ndarray, truth: np.ndarray, k: int) -> float:
     """Share of rows whose true class index is among the ``k`` most probable."""
@@ -40,10 +42,10 @@ def macro_f1(cm: np.ndarray) -> float:
 
 
 def nearest_neighbour_predictions(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
-    """1-nearest-neighbour (cosine) labels of ``test_x`` among ``train_x``: the baseline."""
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    return np.asarray(train_y)[np.argmax(unit(test_x) @ unit(train_x).T, axis=1)]
+    """1-nearest-neighbour (cosine) labels of ``test_x`` among ``train_x``: the baseline (computed as the
+    nearest-neighbour head computes it, by chunks of rows)."""
+    classes, index = np.unique(np.asarray(train_y), return_inverse=True)
+    order = np.argsort(index, kind="stable")
+    prototypes = unit_rows(np.asarray(train_x)[order])
+    best = nearest_class_similarities(test_x, prototypes, index[order], len(classes))
+    return classes[np.argmax(best, axis=1)]

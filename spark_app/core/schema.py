@@ -1,7 +1,8 @@
 """The one definition of the datasets' columns: what the job writes and what the Glue tables declare.
 
 Types are Spark SQL DDL types, which are also the Hive types of the Glue tables (``string``, ``int``,
-``float``, ``double``, ``timestamp``, ``array<...>``). Both datasets are partitioned by ``batch_id``.
+``float``, ``double``, ``timestamp``, ``array<...>``). Both Parquet datasets are partitioned by
+``batch_id``; people's corrections are small JSON objects, one per photo.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ ERRORS = (
 
 #: The datasets of a store, by folder (and Glue table) name.
 DATASETS = {FEATURES_DIR: FEATURES, ERRORS_DIR: ERRORS}
+
+#: ``corrections/``: one JSON object per (identity, photo), the latest correction of that photo
+#: (``core/corrections.py``). Not partitioned, not Parquet: the Glue table reads every object under
+#: its location, whatever the identity folder. ``corrected_at`` is ISO 8601 text (UTC).
+CORRECTIONS = (
+    ("identity_id", "string"),
+    ("photo_id", "string"),
+    ("image_id", "string"),
+    ("label", "string"),
+    ("new_class", "boolean"),
+    ("corrected_at", "string"),
+    ("classifier_version", "string"),
+    ("model_version", "string"),
+)
 
 
 def ddl(columns: tuple[tuple[str, str], ...]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from spark_app.core.defaults import LATEST
-from spark_app.core.heads import Basis, Classifier
+from spark_app.core.heads import LOGISTIC, NEAREST, Basis, Classifier, unit_rows
 from spark_app.core.uris import join_uri
 from spark_app.store import objects
 
@@ -142,18 +142,34 @@ def load_basis(uri: str) -> Basis:
 
 
 def load_classifier(uri: str) -> Classifier:
-    """A saved classifier (one metadata read, one arrays read)."""
+    """A saved classifier (one metadata read, one arrays read): a logistic regression's coefficients, or
+    a nearest-neighbour head's training features (stored float16, used as float32 unit rows)."""
     version = _expect(read_version(uri), CLASSIFIER_KIND, uri)
     arrays = read_arrays(uri)
-    return Classifier(
-        version=version.name,
-        weights=arrays["weights"],
-        intercepts=arrays["intercepts"],
-        labels=tuple(version.info["labels"]),
-        features=version.info["features"],
-        model_version=version.model_version,
-        pca_version=version.info.get("pca_version"),
-    )
+    common = {
+        "version": version.name,
+        "labels": tuple(version.info["labels"]),
+        "features": version.info["features"],
+        "model_version": version.model_version,
+        "pca_version": version.info.get("pca_version"),
+    }
+    if version.info.get("head", LOGISTIC) == NEAREST:
+        return Classifier(
+            **common,
+            weights=None,
+            intercepts=None,
+            head=NEAREST,
+            prototypes=unit_rows(arrays["prototypes"]),
+            prototype_labels=arrays["prototype_labels"],
+            temperature=float(version.info["temperature"]),
+        )
+    return Classifier(**common, weights=arrays["weights"], intercepts=arrays["intercepts"])
+
+
+def promoted_classifier_info(classifier_dir: str) -> dict[str, Any] | None:
+    """The promoted classifier's metadata (its ``version.json`` fields), or None before the first one."""
+    name = promoted_version(classifier_dir)
+    return None if name is None else read_version(join_uri(classifier_dir, name)).info
 
 
 def _expect(version: Version, kind: str, uri: str) -> Version:
@@ -205,8 +221,18 @@ class Promotion:
     changed: bool
 
 
-def promote(model_dir: str, version: str = NEWEST, *, force: bool = False) -> Promotion:
-    """Point LATEST at ``version`` (or ``newest``) atomically; idempotent when it already does."""
+#: ``promote(expect_previous=ANY)``: whatever LATEST names now.
+ANY = object()
+
+
+def promote(
+    model_dir: str, version: str = NEWEST, *, force: bool = False, expect_previous: object = ANY
+) -> Promotion:
+    """Point LATEST at ``version`` (or ``newest``) atomically; idempotent when it already does.
+
+    ``expect_previous``: promote only if LATEST still names that version (None: nothing promoted), as
+    the classifier's promotion gate requires (it compared the new version with that one).
+    """
     complete = {v.name: v for v in complete_versions(model_dir)}
     if version == NEWEST:
         if not complete:
@@ -237,6 +263,11 @@ def _move_latest(model_dir: str, version: str, complete: dict[str, Version], for
     previous = current.text.strip() if current else None
     if previous == version:
         return Promotion(previous, version, changed=False)
+    if expect_previous is not ANY and previous != expect_previous:
+        raise PromotionError(
+            f"LATEST in {model_dir} names {previous or 'nothing'}, not {expect_previous or 'nothing'} "
+            f"(expected): nothing changed"
+        )
     promoted = complete.get(previous) if previous else None
     if promoted is not None and not force and promoted.fitted_at > complete[version].fitted_at:
         raise PromotionError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -403,7 +404,12 @@ def _list_s3(root: str) -> list[ListedFile]:
 
 
 def delete_prefix(uri: str) -> int:
-    """Delete every object under an s3:// prefix; returns how many."""
+    """Delete every object under an s3:// prefix (or every file under a local folder); returns how many."""
+    if not is_s3_uri(uri):
+        base = local_path(uri)
+        count = sum(1 for p in base.rglob("*") if p.is_file()) if base.is_dir() else 0
+        shutil.rmtree(base, ignore_errors=True)
+        return count
     bucket, prefix = split_s3_uri(uri)
     client = s3_client()
     deleted = 0

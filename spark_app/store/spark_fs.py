@@ -8,13 +8,12 @@ Deleting a prefix never needs Spark: boto3 for S3, the file system otherwise.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from spark_app.core.uris import is_s3_uri, join_uri, local_path
+from spark_app.core.uris import is_s3_uri, join_uri
 from spark_app.store import objects
 
 #: Spark setting that overrides the detection (``true``: Spark writes s3:// itself; ``false``: stage).
@@ -35,10 +34,7 @@ def _staged(spark: Any, uri: str) -> bool:
 
 def delete(uri: str) -> None:
     """Recursively delete a folder or an s3:// prefix (nothing happens when it does not exist)."""
-    if is_s3_uri(uri):
-        objects.delete_prefix(uri.rstrip("/") + "/")
-    else:
-        shutil.rmtree(local_path(uri), ignore_errors=True)
+    objects.delete_prefix(uri.rstrip("/") + "/")
 
 
 def write_via(spark: Any, uri: str, write: Callable[[str], None], *, replace: str | None = None) -> None:

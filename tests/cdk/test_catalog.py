@@ -43,4 +43,8 @@ def test_database_and_table_locations_follow_the_props() -> None:
         resolve_join(t["Properties"]["TableInput"]["StorageDescriptor"]["Location"]) for t in tables
     )
     bucket = next(iter(p.resources("AWS::S3::Bucket")))
-    assert locations == [f"s3://${{{bucket}}}/store/errors/", f"s3://${{{bucket}}}/store/features/"]
+    assert locations == [
+        f"s3://${{{bucket}}}/store/corrections/",
+        f"s3://${{{bucket}}}/store/errors/",
+        f"s3://${{{bucket}}}/store/features/",
+    ]

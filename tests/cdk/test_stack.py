@@ -669,10 +669,10 @@ def test_the_catalog_declares_the_datasets_the_job_writes(synth) -> None:
         t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
         for t in synth.resources("AWS::Glue::Table").values()
     }
-    assert set(tables) == {"features", "errors"}
+    assert set(tables) == {"features", "errors", "corrections"}  # corrections: test_corrections_cdk.py
     results = synth.logical_id(synth.stack.storage.results)
-    for name, table in tables.items():
-        sd = table["StorageDescriptor"]
+    for name in schema.DATASETS:
+        table, sd = tables[name], tables[name]["StorageDescriptor"]
         assert resolve_join(sd["Location"]) == f"s3://${{{results}}}/features-store/{name}/"
         assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == list(schema.DATASETS[name])
         assert table["PartitionKeys"] == [{"Name": "batch_id", "Type": "string"}]

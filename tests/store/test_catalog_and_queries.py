@@ -89,3 +89,30 @@ def test_a_store_without_errors_still_has_an_errors_view(spark, tmp_path) -> Non
     spark.createDataFrame(features).write.partitionBy("batch_id").parquet(str(store / "features"))
     assert run_query(spark, str(store), EXAMPLES["errors per stage"]).empty
     assert run_query(spark, str(store), "SELECT count(*) AS n FROM errors")["n"].tolist() == [0]
+
+
+@pytest.mark.spark
+def test_corrections_are_a_table_too_and_proposals_are_counted_per_person(spark, tmp_path) -> None:
+    from spark_app.core.corrections import new_correction
+    from spark_app.store.corrections import write_correction
+
+    store = str(tmp_path / "store")
+    empty = run_query(spark, store, "SELECT count(*) AS n FROM corrections")  # none yet: an empty table
+    assert empty["n"].tolist() == [0]
+    people = [f"eu-west-3:0000000{n}-0000-4000-8000-000000000000" for n in range(3)]
+    for n, (person, label, new) in enumerate(
+        [
+            (people[0], "Mango", True),
+            (people[1], "Mango", True),
+            (people[1], "Kiwi", False),
+            (people[2], "Yuzu", True),
+        ]
+    ):
+        write_correction(
+            store, new_correction(person, f"p{n}", f"{n:064x}", label, known_classes={"Kiwi"}, new_class=new)
+        )
+    proposals = run_query(spark, store, EXAMPLES["new-class proposals"])
+    assert proposals.to_dict("records") == [{"label": "Mango", "people": 2}, {"label": "Yuzu", "people": 1}]
+    columns = run_query(spark, store, "SELECT * FROM corrections WHERE NOT new_class")
+    assert columns.columns.tolist()[:4] == ["identity_id", "photo_id", "image_id", "label"]
+    assert columns["label"].tolist() == ["Kiwi"]
