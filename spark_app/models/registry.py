@@ -243,7 +243,7 @@ def promote(
     attempt = 1
     while True:
         try:
-            return _move_latest(model_dir, version, complete, force)
+            return _move_latest(model_dir, version, complete, force, expect_previous)
         except objects.ConditionConflict:
             # S3's 409: another request on LATEST was in flight and nothing was decided. As the S3
             # documentation says: read the object again and retry (the checks run again too).
@@ -256,7 +256,9 @@ def promote(
             attempt += 1
 
 
-def _move_latest(model_dir: str, version: str, complete: dict[str, Version], force: bool) -> Promotion:
+def _move_latest(
+    model_dir: str, version: str, complete: dict[str, Version], force: bool, expect_previous: object
+) -> Promotion:
     """One read of LATEST and one conditional write of it (:class:`ConditionConflict` on S3's 409)."""
     pointer_uri = join_uri(model_dir, LATEST_POINTER)
     current = objects.read_text_versioned(pointer_uri)
