@@ -370,6 +370,8 @@ class PipelineConfig:
             answer_delivery_retries=self.answer_delivery_retries,
             answer_invoke_retries=self.answer_invoke_retries,
             answer_max_event_age_seconds=self.answer_max_event_age_seconds,
+            powertools_log_level=self.powertools_log_level,
+            log_retention_days=self.log_retention_days,
         )
 
     def app_access_props(self) -> AppAccessProps:

@@ -38,7 +38,8 @@ def test_the_rule_matches_objects_created_under_the_uploads_prefix_of_the_ingest
     configuration = notifications["Properties"]["NotificationConfiguration"]
     assert configuration["EventBridgeConfiguration"] == {}
     assert [q["Filter"]["Key"]["FilterRules"] for q in configuration["QueueConfigurations"]] == [
-        [{"Name": "prefix", "Value": "uploads/"}]
+        [{"Name": "prefix", "Value": "uploads/"}],
+        [{"Name": "prefix", "Value": "curated/"}],
     ]
 
 

@@ -14,9 +14,11 @@ from cdk_app.shared import REPO_ROOT
 
 def test_the_spark_image_is_one_docker_v2_image_of_the_applications_platform(synth) -> None:
     assets = json.loads((synth.outdir / "FruitsPipeline.assets.json").read_text())
-    (image,) = assets["dockerImages"].values()
-    source = image["source"]
-    assert source["dockerFile"] == "emr-serverless.Dockerfile"
+    (source,) = [
+        image["source"]
+        for image in assets["dockerImages"].values()
+        if image["source"]["dockerFile"] == "emr-serverless.Dockerfile"
+    ]
     assert source["platform"] == "linux/amd64"  # --platform: one platform ...
     (application,) = synth.resources("AWS::EMRServerless::Application").values()
     assert application["Properties"]["Architecture"] == "X86_64"  # ... the application's
