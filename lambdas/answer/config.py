@@ -18,6 +18,8 @@ ENV_UPLOADS_PREFIX = "UPLOADS_PREFIX"
 ENV_MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
 ENV_CONFIDENCE_THRESHOLD = "CONFIDENCE_THRESHOLD"
 ENV_MODELS_TTL_SECONDS = "MODELS_TTL_SECONDS"
+#: The feature store (``s3://<results>/features-store``): its erasure tombstones stop answers (optional).
+ENV_FEATURE_STORE = "FEATURE_STORE"
 #: Read by AWS Lambda Powertools itself (service name and log level of the Logger).
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
@@ -53,6 +55,8 @@ class AnswerConfig:
     max_object_bytes: int = MAX_FILE_BYTES
     confidence_threshold: float = CONFIDENCE_THRESHOLD
     models_ttl_seconds: float = DEFAULT_MODELS_TTL_SECONDS
+    #: Where the erasure tombstones are (``<store>/erasure/tombstones``); None: no identity is checked.
+    feature_store: str | None = None
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> AnswerConfig:
@@ -69,6 +73,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AnswerConfig:
         max_object_bytes=_number(env, ENV_MAX_OBJECT_BYTES, MAX_FILE_BYTES, int, minimum=1),
         confidence_threshold=_number(env, ENV_CONFIDENCE_THRESHOLD, CONFIDENCE_THRESHOLD, float, minimum=0),
         models_ttl_seconds=_number(env, ENV_MODELS_TTL_SECONDS, DEFAULT_MODELS_TTL_SECONDS, float, minimum=0),
+        feature_store=env.get(ENV_FEATURE_STORE, "").strip().rstrip("/") or None,
     )
 
 

@@ -27,6 +27,7 @@ class SkipReason(StrEnum):
 
     NOT_OBJECT_CREATED = "not_object_created"
     OUTSIDE_UPLOADS_PREFIX = "outside_uploads_prefix"
+    IDENTITY_ERASED = "identity_erased"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def build_runtime(config: AnswerConfig, models_dir: Path = PACKAGED_MODELS) -> R
         max_object_bytes=config.max_object_bytes,
         extractor=build_extractor(payload),
         model_version=payload.model_version,
+        feature_store=config.feature_store,
         heads=PromotedHeads(
             config.pca_model_dir,
             config.classifier_dir,

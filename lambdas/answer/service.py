@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.answer.events import Skip, Upload, parse_event
+from lambdas.answer.erasure import delete_answer, erasing
+from lambdas.answer.events import Skip, SkipReason, Upload, parse_event
 from spark_app.core.answers import answer_key, row_answer
 from spark_app.core.defaults import MAX_PIXELS
 from spark_app.core.extract import STAGE_READ, Extracted, Rejected, extract_contents, rejected_by_name
@@ -86,6 +87,8 @@ class Runtime:
     extractor: FeatureExtractor
     model_version: str
     heads: Any  # lambdas.answer.promoted.PromotedHeads (anything with ``current() -> Heads``)
+    #: The feature store whose erasure tombstones stop answers (None: not checked).
+    feature_store: str | None = None
 
 
 def answer_upload(upload: Upload, runtime: Runtime) -> Answered:
@@ -110,7 +113,17 @@ def answer_upload(upload: Upload, runtime: Runtime) -> Answered:
 def answer_event(event: Mapping[str, Any], runtime: Runtime) -> Answered | Skip:
     """Handle one EventBridge event: the upload's answer, or why there is none."""
     parsed = parse_event(event, uploads_prefix=runtime.uploads_prefix)
-    return parsed if isinstance(parsed, Skip) else answer_upload(parsed, runtime)
+    if isinstance(parsed, Skip):
+        return parsed
+    erased = Skip(SkipReason.IDENTITY_ERASED, "its identity is being erased")
+    if erasing(parsed.uri, runtime.uploads_prefix, runtime.feature_store):
+        return erased
+    answered = answer_upload(parsed, runtime)
+    # Checked again once written: an erasure that began meanwhile may have deleted the answers already.
+    if answered.written and erasing(parsed.uri, runtime.uploads_prefix, runtime.feature_store):
+        delete_answer(runtime.answers_root, answered.key)
+        return erased
+    return answered
 
 
 def summary(result: Answered | Skip) -> dict[str, Any]:

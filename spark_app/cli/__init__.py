@@ -16,6 +16,10 @@ COMMANDS = {
         "train a classifier on the store's labelled images, promote it",
     ),
     "sql": ("spark_app.cli.sql", "run SQL over a store's features and errors, locally"),
+    "erase": (
+        "spark_app.cli.erase",
+        "erase everything of one app identity (GDPR Art. 17), print the receipt",
+    ),
 }
 
 

@@ -180,11 +180,12 @@ def main(argv: Sequence[str] | None = None, *, epilog: str = "") -> int:
 
 
 def _run(config: RunConfig, args: argparse.Namespace) -> int:
-    from spark_app.job.run import execute, prepare
+    from spark_app.job.run import execute, prepare, writer_lease
 
     use_aws_options(args)  # prepare() reads the manifest and the models: before the session
-    prepared = prepare(config)
-    with spark_session("fruits-features", args, arrow_batch_rows=config.batch_size) as spark:
-        summary = execute(prepared, spark)
+    with writer_lease(config):
+        prepared = prepare(config)
+        with spark_session("fruits-features", args, arrow_batch_rows=config.batch_size) as spark:
+            summary = execute(prepared, spark)
     print(format_summary(summary), flush=True)
     return EXIT_OK

@@ -59,6 +59,15 @@ ERRORS_DIR = "errors"
 RUNS_DIR = "runs"
 #: People's corrections of their photos' labels: one small JSON object each (``core/corrections.py``).
 CORRECTIONS_DIR = "corrections"
+#: Erasure's bookkeeping (``core/erasure.py``): tombstones, writers' leases and receipts.
+ERASURE_DIR = "erasure"
+#: How long an erasure keeps its tombstone (and then erases again) after its first pass: longer than a
+#: guest's credentials live (1 h), an upload grant and the ingest batching window, so that nothing the
+#: identity started before the erasure can land after its last pass.
+ERASURE_HOLD_SECONDS = 3600
+#: A writer's lease expires after this long (a crashed batch blocks an erasure no longer): at least a
+#: job run's timeout (shared.JOB_TIMEOUT_MINUTES) plus its queue time.
+LEASE_SECONDS = 6 * 3600
 #: Default registries of PCA bases and classifiers when no directory is given.
 PCA_MODELS_DIR = "pca_models"
 CLASSIFIERS_DIR = "classifiers"

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from spark_app.core import schema
 from spark_app.core.defaults import ERRORS_DIR, FEATURES_DIR, RUNS_DIR
+from spark_app.core.erasure import APP_UPLOADS_PREFIX, tombstoned
 from spark_app.core.heads import Basis, Classifier, Heads
 from spark_app.core.model import ModelPayload
 from spark_app.core.uris import join_uri
@@ -42,6 +43,7 @@ from spark_app.models import registry
 from spark_app.models.weights import expected_sha256, prepare_payload
 from spark_app.store import objects
 from spark_app.store.partitions import delete_partition, partition_name, replace_partition
+from spark_app.store.tombstones import lease, tombstoned_digests
 
 log = logging.getLogger("fruits")
 
@@ -67,7 +69,29 @@ class PreparedRun:
 
 def run(config: RunConfig, spark: Any) -> RunSummary:
     """The whole job for one batch, with an existing Spark session."""
-    return execute(prepare(config), spark)
+    with writer_lease(config):
+        return execute(prepare(config), spark)
+
+
+def writer_lease(config: RunConfig) -> AbstractContextManager[Any]:
+    """The batch's lease on its partition (``store/tombstones.py``): taken before :func:`prepare` reads
+    the tombstones, held until the job has written everything; an erasure waits for it."""
+    try:
+        objects.check_writable(config.output)
+    except objects.StorageError as exc:
+        raise InputError(str(exc)) from None
+    return lease(config.output, config.resolved_batch_id())
+
+
+def without_erased(store: str, items: list[InputItem]) -> list[InputItem]:
+    """``items`` without the uploads of identities being erased (read after the lease is taken)."""
+    digests = tombstoned_digests(store)
+    if not digests:
+        return items
+    kept = [item for item in items if not tombstoned(item.uri, digests, APP_UPLOADS_PREFIX)]
+    if len(kept) < len(items):
+        log.info(f"{len(items) - len(kept)} upload(s) left out: their identity is being erased")
+    return kept
 
 
 def prepare(config: RunConfig) -> PreparedRun:
@@ -75,7 +99,7 @@ def prepare(config: RunConfig) -> PreparedRun:
     started = time.perf_counter()
     batch_id = config.resolved_batch_id()
     log.info(f"batch {batch_id}: listing {config.manifest or config.input}")
-    items = discover(input_root=config.input, manifest=config.manifest)
+    items = without_erased(config.output, discover(input_root=config.input, manifest=config.manifest))
     for target in (config.output, *([config.answers] if config.answers else [])):
         try:
             objects.check_writable(target)

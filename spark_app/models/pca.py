@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd  # at module level: the pandas UDF's type hints are resolved here
 
 from spark_app.core.defaults import FEATURES_DIR, MIN_IMAGES_PER_COMPONENT, PCA_MIN_IMAGES, PCA_VARIANCE
+from spark_app.core.erasure import ALL_PARTITIONS, APP_UPLOADS_PREFIX
 from spark_app.core.heads import Basis, Heads, apply_heads
 from spark_app.core.pca_math import GramSums, gram_sums, principal_components
 from spark_app.core.schema import PARTITION_COLUMN
@@ -28,6 +29,7 @@ from spark_app.core.uris import join_uri
 from spark_app.models import registry
 from spark_app.store import spark_fs
 from spark_app.store.partitions import read_dataset, replace_partition
+from spark_app.store.tombstones import lease, tombstoned_digests
 
 #: Solvers: one distributed X^T X pass and LAPACK's eigh (native, the default), or pyspark.ml's ``PCA.fit``.
 NATIVE, SPARK = "native", "spark"
@@ -252,7 +254,13 @@ class BackfillReport:
 
 
 def backfill(spark: Any, store: str, model_dir: str) -> BackfillReport:
-    """Rewrite every batch not on the promoted basis, one partition at a time."""
+    """Rewrite every batch not on the promoted basis, one partition at a time, under a lease on every
+    partition; the rows of identities being erased are left out (``core/erasure.py``)."""
+    with lease(store, ALL_PARTITIONS):
+        return _backfill(spark, store, model_dir, tombstoned_digests(store))
+
+
+def _backfill(spark: Any, store: str, model_dir: str, erased: set[str]) -> BackfillReport:
     from pyspark.sql import functions as F
 
     uri = registry.resolve("latest", model_dir)
@@ -282,6 +290,7 @@ def backfill(spark: Any, store: str, model_dir: str) -> BackfillReport:
                 continue
             projected = (
                 rows.filter(F.col(PARTITION_COLUMN) == batch_id)
+                .filter(~erased_identity(F.col("path"), erased))
                 .withColumn("pca", project("features"))
                 .withColumn("pca_version", F.lit(basis.version))
                 .select(*columns, PARTITION_COLUMN)
@@ -291,6 +300,16 @@ def backfill(spark: Any, store: str, model_dir: str) -> BackfillReport:
             replace_partition(spark, projected, base, batch_id)
             report.rewritten[batch_id] = batch["rows"]
     return report
+
+
+def erased_identity(path: Any, digests: set[str]) -> Any:
+    """A Spark condition: ``path`` is an upload of an identity whose digest is in ``digests``."""
+    from pyspark.sql import functions as F
+
+    if not digests:
+        return F.lit(False)
+    segment = F.regexp_extract(path, f"/{APP_UPLOADS_PREFIX.strip('/')}/([^/]+)/", 1)
+    return F.coalesce(F.sha2(segment, 256).isin(sorted(digests)), F.lit(False))
 
 
 def projection_udf(basis: Basis) -> Any:

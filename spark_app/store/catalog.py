@@ -63,3 +63,20 @@ def register_batch(database: str, store: str, batch_id: str, client: Any | None 
             raise CatalogError(f"cannot register {location} in {database}.{name}: {failed[0]['ErrorDetail']}")
         locations.append(location)
     return locations
+
+
+def drop_batch_partition(database: str, table: str, batch_id: str, client: Any | None = None) -> bool:
+    """Remove ``batch_id``'s partition from ``table`` (its folder is gone); False when it was not there."""
+    glue = client or glue_client()
+    try:
+        response = glue.batch_delete_partition(
+            DatabaseName=database, TableName=table, PartitionsToDelete=[{"Values": [batch_id]}]
+        )
+    except Exception as exc:
+        raise CatalogError(f"cannot drop partition {batch_id} of {database}.{table}: {exc}") from None
+    errors = response.get("Errors", [])
+    if errors and errors[0]["ErrorDetail"].get("ErrorCode") != "EntityNotFoundException":
+        raise CatalogError(
+            f"cannot drop partition {batch_id} of {database}.{table}: {errors[0]['ErrorDetail']}"
+        )
+    return not errors
