@@ -36,7 +36,7 @@ from spark_app.core.erasure import (
 )
 from spark_app.core.manifest import MANIFEST_SUFFIX
 from spark_app.core.uris import is_s3_uri, join_uri, local_path
-from spark_app.store import objects
+from spark_app.store import objects, versions
 from spark_app.store.parquet_rows import remove_rows
 from spark_app.store.tombstones import erasure_root, read_leases, remove_tombstone, write_tombstone
 
@@ -82,9 +82,8 @@ def erase_pass(request: ErasureRequest, *, hook: Hook | None = None) -> Receipt:
     receipt = _read_receipt(layout.store, tombstone)
     step("tombstone")
     leases = read_leases(layout.store)  # listed after the tombstone exists: later writers see it
-    counts = {
-        kind: objects.delete_prefix(prefix) for kind, prefix in erasure_prefixes(layout, identity).items()
-    }
+    prefixes = erasure_prefixes(layout, identity)
+    counts = {kind: versions.purge_prefix(prefix) for kind, prefix in prefixes.items()}
     step("objects")
 
     def drop(uri: str) -> bool:
@@ -169,8 +168,9 @@ def rewrite_manifests(root: str, drop: Callable[[str], bool]) -> tuple[int, int]
         kept, dropped = filter_manifest(text, drop)
         if dropped and kept.strip():
             objects.write_text(uri, kept)
+            versions.purge_old_versions(uri)
         elif dropped:
-            objects.delete_prefix(uri) if is_s3_uri(uri) else local_path(uri).unlink(missing_ok=True)
+            versions.purge_object(uri)
         return dropped
 
     dropped = list(objects.io_pool("erasure-manifests", 8).map(one, uris))

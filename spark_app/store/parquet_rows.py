@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spark_app.core.uris import is_s3_uri, join_uri, local_path
-from spark_app.store import objects
+from spark_app.store import objects, versions
 from spark_app.store.partitions import partition_name
 
 PATH_COLUMN = "path"
@@ -77,7 +77,7 @@ def remove_rows(base: str, drop_path: Callable[[str], bool], *, skip: Callable[[
         remaining[batch] = remaining.get(batch, 0) + (1 if kept else 0)
     for batch, files in sorted(remaining.items()):
         if files == 0:
-            objects.delete_prefix(join_uri(base, partition_name(batch)) + "/")
+            versions.purge_prefix(join_uri(base, partition_name(batch)) + "/")
             result.emptied.append(batch)
     return result
 
@@ -108,6 +108,7 @@ def _clean_file(uri: str, drop_path: Callable[[str], bool]) -> tuple[int, int]:
 def _replace(uri: str, data: bytes) -> None:
     if is_s3_uri(uri):
         objects.write_bytes(uri, data)  # PutObject replaces the object atomically
+        versions.purge_old_versions(uri)  # a versioned bucket keeps the old bytes otherwise
         return
     path = local_path(uri)
     tmp = path.with_name(f".{path.name}.erasure.tmp")
@@ -118,7 +119,7 @@ def _replace(uri: str, data: bytes) -> None:
 
 def _delete(uri: str) -> None:
     if is_s3_uri(uri):
-        objects.delete_prefix(uri)  # one key: a Parquet file's name is a prefix of nothing else
+        versions.purge_object(uri)
         return
     path = local_path(uri)
     path.unlink(missing_ok=True)

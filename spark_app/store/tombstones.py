@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from spark_app.core.defaults import ERASURE_DIR, LEASE_SECONDS
 from spark_app.core.erasure import LEASES, TOMBSTONES, Lease, Tombstone, tombstone_name
 from spark_app.core.uris import is_s3_uri, join_uri, local_path
-from spark_app.store import objects
+from spark_app.store import objects, versions
 
 log = logging.getLogger("fruits")
 
@@ -57,11 +57,7 @@ def write_tombstone(store: str, tombstone: Tombstone) -> Tombstone:
 
 def remove_tombstone(store: str, digest: str) -> None:
     """The erasure is over: writers may take this identity's uploads again."""
-    uri = join_uri(erasure_root(store), tombstone_name(digest))
-    if is_s3_uri(uri):
-        objects.delete_prefix(uri)  # the one key (a prefix of nothing else: names end in .json)
-    else:
-        local_path(uri).unlink(missing_ok=True)
+    versions.purge_object(join_uri(erasure_root(store), tombstone_name(digest)))
 
 
 def read_leases(store: str) -> list[Lease]:
