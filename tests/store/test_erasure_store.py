@@ -135,7 +135,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path):
     for identity in (ALICE, BOB):
         for item in ("quota#0", "photo#p1"):
             dynamodb.put_item(TableName=TABLE, Item={PARTITION_KEY: {"S": identity}, SORT_KEY: {"S": item}})
-    request.addfinalizer(lambda: None)
     layout = Layout(
         store="s3://results/features-store",
         ingest="s3://ingest",
@@ -149,10 +148,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path):
             Finding(f"dynamodb:{TABLE}", n) for n in needles if n in json.dumps(items)
         ]
 
-    import os
-
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = s3.meta.endpoint_url
-    request.addfinalizer(lambda: os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None))
+    request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL_DYNAMODB", s3.meta.endpoint_url)
     return layout, ErasureRequest(ALICE, layout, identity_table=TABLE, hold_seconds=0), scan
 
 
