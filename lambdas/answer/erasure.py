@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from spark_app.core.answers import answer_name
-from spark_app.core.erasure import identity_digest, identity_in, tombstone_name
+from spark_app.core.erasure import identity_digest, identity_in
 from spark_app.core.uris import is_s3_uri, join_uri, local_path
 from spark_app.store import objects
-from spark_app.store.tombstones import erasure_root
+from spark_app.store.tombstones import tombstone_exists
 
 
 def erasing(uri: str, uploads_prefix: str, feature_store: str | None) -> bool:
-    """True when ``uri`` is an app identity's upload and that identity has a tombstone (one HEAD)."""
+    """True when ``uri`` is an app identity's upload and its identity has a tombstone (one listing)."""
     identity = identity_in(uri, uploads_prefix)
     if feature_store is None or identity is None:
         return False
-    return objects.exists(join_uri(erasure_root(feature_store), tombstone_name(identity_digest(identity))))
+    return tombstone_exists(feature_store, identity_digest(identity))
 
 
 def delete_answer(answers_root: str, key: str) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from spark_app.core.defaults import ERASURE_DIR, LEASE_SECONDS
 from spark_app.core.erasure import LEASES, TOMBSTONES, Lease, Tombstone, tombstone_name
-from spark_app.core.uris import is_s3_uri, join_uri, local_path
+from spark_app.core.uris import is_s3_uri, join_uri, local_path, split_s3_uri
 from spark_app.store import objects, versions
 
 log = logging.getLogger("fruits")
@@ -38,6 +38,20 @@ def tombstoned_digests(store: str) -> set[str]:
         uri.rsplit("/", 1)[1].removesuffix(".json")
         for uri in _names(join_uri(erasure_root(store), TOMBSTONES))
     }
+
+
+def tombstone_exists(store: str, digest: str) -> bool:
+    """True while ``digest``'s erasure is in progress: one ListObjectsV2 on the exact key (a reader
+    allowed to list only the tombstones gets a clean answer; a HEAD of a missing key would be a 403)."""
+    uri = join_uri(erasure_root(store), tombstone_name(digest))
+    if not is_s3_uri(uri):
+        return local_path(uri).is_file()
+    bucket, key = split_s3_uri(uri)
+    try:
+        response = objects.s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    except Exception as exc:
+        raise objects.StorageError(f"cannot check the tombstones in {store}: {exc}") from None
+    return any(item["Key"] == key for item in response.get("Contents", []))
 
 
 def read_tombstone(store: str, digest: str) -> Tombstone | None:

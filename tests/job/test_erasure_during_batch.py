@@ -1,9 +1,11 @@
 """Erasure while a batch holding the identity's photos is running: once both finish, nothing is left.
 
-Deterministic interleaving, no sleeps: the batch (the real job, one small Spark run) has taken its lease
-and read the tombstones (none yet); the erasure's first pass runs right then, before the batch writes its
-features and answers; the batch then finds ALICE's uploads gone and writes error rows and answers naming them; the erasure's next pass, after the batch's lease is
-released, removes them. Another identity's photo of the same bytes keeps its row and answer.
+Deterministic interleaving, no sleeps: the batch (the real job, one small Spark run) took its lease, read
+the tombstones (none yet) and wrote its features partition and answers; the erasure's first pass runs
+right then, while the batch still holds its lease (before its errors, catalog and summary): it deletes
+what it may and leaves the batch's partition alone. Its next pass, after the batch released its lease,
+rewrites that partition (a file Spark wrote, rewritten in place, which Spark still reads).
+Another identity's photo of the same bytes keeps its row and answer.
 """
 
 from __future__ import annotations
