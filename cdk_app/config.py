@@ -28,6 +28,7 @@ from cdk_app.answer_props import AnswerProps
 from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
+from cdk_app.erasure_props import ErasureProps
 from cdk_app.images_props import ImageRepositoryProps
 from cdk_app.ingest_props import IngestProps
 from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
@@ -220,6 +221,7 @@ class PipelineConfig:
             monitoring=self.monitoring_props(),
             answer=self.answer_props(),
             app_access=self.app_access_props(),
+            erasure=self.erasure_props(),
         )
 
     def storage_props(self) -> StorageProps:
@@ -309,6 +311,21 @@ class PipelineConfig:
             glue_database=names.glue_database,
             max_object_bytes=self.max_object_bytes,
             confidence_threshold=self.confidence_threshold,
+        )
+
+    def erasure_props(self) -> ErasureProps:
+        """Props of the Erasure construct."""
+        names = self.names()
+        return ErasureProps(
+            state_machine_name=names.erasure_state_machine,
+            spark=self.spark_job_props(),
+            features_prefix=self.features_prefix,
+            answers_prefix=self.answers_prefix,
+            manifests_prefix=self.manifests_prefix,
+            uploads_prefix=self.uploads_prefix,
+            staging_prefix=self.staging_prefix,
+            emr_logs_prefix=self.emr_logs_prefix,
+            glue_database=names.glue_database,
         )
 
     def refit_props(self) -> RefitProps:

@@ -92,6 +92,7 @@ class ResourceNames:
     app_api: str
     app_api_function: str
     identity_table: str
+    erasure_state_machine: str
 
 
 def resource_names(name_prefix: str, region: str) -> ResourceNames:
@@ -117,6 +118,7 @@ def resource_names(name_prefix: str, region: str) -> ResourceNames:
         app_api=f"{p}-app-api",
         app_api_function=f"{p}-app-api",
         identity_table=f"{p}-app-identities",
+        erasure_state_machine=f"{p}-erasure",
     )
 
 

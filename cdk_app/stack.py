@@ -11,6 +11,7 @@ from cdk_app.answer import Answer
 from cdk_app.app_access import AppAccess
 from cdk_app.artifacts import Artifacts
 from cdk_app.catalog import Catalog
+from cdk_app.erasure import Erasure
 from cdk_app.ingest import Ingest
 from cdk_app.monitoring import AlertTopic, Monitoring
 from cdk_app.orchestration import JobResources, Orchestration, Refit
@@ -92,6 +93,17 @@ class PipelineStack(Stack):
             ingestion=self.storage.ingestion,
             results=self.storage.results,
         )
+        self.erasure = Erasure(
+            self,
+            "Erasure",
+            props.erasure,
+            resources=jobs,
+            ingestion=self.storage.ingestion,
+            identity_table=self.app_access.identity_table,
+            identity_pool_id=self.app_access.identity_pool_id,
+        )
+        self.erasure.let_start(self.app_access.function)
+        self.erasure.let_check_tombstones(self.answer.function)
 
         outputs = {
             "IngestionBucket": self.storage.ingestion.bucket_name,
@@ -100,6 +112,7 @@ class PipelineStack(Stack):
             "ArtifactsBucket": self.storage.artifacts.bucket_name,
             "StateMachineArn": self.orchestration.state_machine.state_machine_arn,
             "RefitStateMachineArn": self.refit.state_machine.state_machine_arn,
+            "ErasureStateMachineArn": self.erasure.state_machine.state_machine_arn,
             "GlueDatabase": self.catalog.database_name,
             "EmrApplicationId": self.processing.application_id,
             "AlertTopicArn": self.alerts.topic.topic_arn,

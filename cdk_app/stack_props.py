@@ -9,6 +9,7 @@ from cdk_app.answer_props import AnswerProps
 from cdk_app.app_access_props import AppAccessProps
 from cdk_app.artifacts_props import ArtifactsProps
 from cdk_app.catalog_props import CatalogProps
+from cdk_app.erasure_props import ErasureProps
 from cdk_app.ingest_props import IngestProps
 from cdk_app.monitoring_props import AlertTopicProps, MonitoringProps
 from cdk_app.orchestration_props import OrchestrationProps, RefitProps
@@ -45,6 +46,8 @@ class PipelineProps:
     answer: AnswerProps = field(default_factory=AnswerProps)
     #: The app's identities, API and API Lambda. Default ``AppAccessProps()``.
     app_access: AppAccessProps = field(default_factory=AppAccessProps)
+    #: The erasure state machine. Default ``ErasureProps()``.
+    erasure: ErasureProps = field(default_factory=ErasureProps)
 
     def __post_init__(self) -> None:
         require_match(self, "project_tag", r".+", "non-empty")
