@@ -33,14 +33,12 @@ from cdk_app.orchestration import (
     region_arguments,
     s3_uri,
 )
+from lambdas.answer.config import ENV_FEATURE_STORE
+from lambdas.app_api.config import ENV_ERASURE_STATE_MACHINE_ARN
 from spark_app.core.defaults import ERASURE_DIR, LEASE_SECONDS
 from spark_app.core.erasure import RECEIPTS, TOMBSTONES
 from spark_app.core.schema import DATASETS
 
-#: The app API's environment variable naming the state machine it starts.
-ENV_ERASURE_STATE_MACHINE_ARN = "ERASURE_STATE_MACHINE_ARN"
-#: The answer Lambda's environment variable naming the feature store (lambdas/answer/config.py).
-ENV_FEATURE_STORE = "FEATURE_STORE"
 _DELETE = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
 _REWRITE = ["s3:GetObject", "s3:PutObject", *_DELETE]
 

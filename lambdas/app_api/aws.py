@@ -24,6 +24,7 @@ class AwsClients:
 
     s3: Any
     dynamodb: Any
+    stepfunctions: Any = None  # DELETE /me starts the erasure state machine
 
 
 def s3_endpoint(region: str, environ: Mapping[str, str]) -> str | None:
@@ -44,6 +45,7 @@ def default_clients() -> AwsClients:
             "s3", region_name=region, endpoint_url=s3_endpoint(region or "", os.environ), config=s3_config
         ),
         dynamodb=boto3.client("dynamodb", region_name=region, config=_BOTO_CONFIG),
+        stepfunctions=boto3.client("stepfunctions", region_name=region, config=_BOTO_CONFIG),
     )
 
 

@@ -16,7 +16,9 @@ from spark_app.core.defaults import MAX_FILE_BYTES
 #: The HTTP API's routes (``routeKey`` in the event): ask for an upload grant, then commit the upload.
 ROUTE_REQUEST_UPLOAD = "POST /photos"
 ROUTE_COMMIT_UPLOAD = "POST /photos/{photo_id}/commit"
-ROUTES: tuple[str, ...] = (ROUTE_REQUEST_UPLOAD, ROUTE_COMMIT_UPLOAD)
+#: Erase everything of the calling identity (``erasure.py``).
+ROUTE_ERASE_ME = "DELETE /me"
+ROUTES: tuple[str, ...] = (ROUTE_REQUEST_UPLOAD, ROUTE_COMMIT_UPLOAD, ROUTE_ERASE_ME)
 
 ENV_INGESTION_BUCKET = "INGESTION_BUCKET"
 ENV_STAGING_PREFIX = "STAGING_PREFIX"
@@ -29,6 +31,8 @@ ENV_GRANT_SECONDS = "UPLOAD_GRANT_SECONDS"
 ENV_UPLOADS_PER_WINDOW = "UPLOADS_PER_WINDOW"
 ENV_QUOTA_WINDOW_SECONDS = "QUOTA_WINDOW_SECONDS"
 ENV_COMMIT_RECORD_SECONDS = "COMMIT_RECORD_SECONDS"
+#: The erasure state machine ``DELETE /me`` starts (cdk_app/erasure.py sets it).
+ENV_ERASURE_STATE_MACHINE_ARN = "ERASURE_STATE_MACHINE_ARN"
 #: Read by AWS Lambda Powertools itself (service name and log level of the Logger).
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
@@ -60,6 +64,7 @@ class AppApiConfig:
     uploads_per_window: int = DEFAULT_UPLOADS_PER_WINDOW
     quota_window_seconds: int = DEFAULT_QUOTA_WINDOW_SECONDS
     commit_record_seconds: int = DEFAULT_COMMIT_RECORD_SECONDS
+    erasure_state_machine_arn: str | None = None  # None: DELETE /me answers 503
 
 
 _INTEGERS = {
@@ -100,4 +105,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppApiConfig:
         identity_table=env[ENV_IDENTITY_TABLE].strip(),
         **prefixes,
         **numbers,
+        erasure_state_machine_arn=env.get(ENV_ERASURE_STATE_MACHINE_ARN, "").strip() or None,
     )

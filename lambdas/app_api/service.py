@@ -14,7 +14,8 @@ from typing import Any
 
 from lambdas.app_api import aws, store
 from lambdas.app_api.aws import AwsClients
-from lambdas.app_api.config import ROUTE_COMMIT_UPLOAD, ROUTE_REQUEST_UPLOAD, AppApiConfig
+from lambdas.app_api.config import ROUTE_COMMIT_UPLOAD, ROUTE_ERASE_ME, ROUTE_REQUEST_UPLOAD, AppApiConfig
+from lambdas.app_api.erasure import erase_me
 from lambdas.app_api.http import (
     ApiError,
     ApiRequest,
@@ -149,7 +150,11 @@ def _answer_place(config: AppApiConfig, keys: PhotoKeys) -> dict[str, str]:
     return {"bucket": config.results_bucket, "key": keys.answer}
 
 
-ROUTES: Mapping[str, Route] = {ROUTE_REQUEST_UPLOAD: request_upload, ROUTE_COMMIT_UPLOAD: commit_upload}
+ROUTES: Mapping[str, Route] = {
+    ROUTE_REQUEST_UPLOAD: request_upload,
+    ROUTE_COMMIT_UPLOAD: commit_upload,
+    ROUTE_ERASE_ME: erase_me,  # lambdas/app_api/erasure.py
+}
 
 
 def dispatch(
