@@ -60,7 +60,7 @@ class ErasureRequest:
     #: The Glue database whose partitions follow the store's folders.
     glue_database: str | None = None
     hold_seconds: float = ERASURE_HOLD_SECONDS
-    #: The receipt's id (the app API's answer); a resumed erasure keeps its first one.
+    #: The receipt's id (the app API's answer); None: the id of the erasure in progress, else a new one.
     erasure_id: str | None = None
 
 
@@ -79,7 +79,8 @@ def erase_pass(request: ErasureRequest, *, hook: Hook | None = None) -> Receipt:
     now = datetime.now(UTC)
     wanted = Tombstone.new(identity, request.erasure_id or uuid.uuid4().hex, now, request.hold_seconds)
     tombstone = write_tombstone(layout.store, wanted)
-    receipt = _read_receipt(layout.store, tombstone)
+    # The caller's receipt id (the app API's answer), else the erasure in progress's (a resumed command).
+    receipt = _read_receipt(layout.store, request.erasure_id or tombstone.erasure_id, tombstone)
     step("tombstone")
     leases = read_leases(layout.store)  # listed after the tombstone exists: later writers see it
     prefixes = erasure_prefixes(layout, identity)
@@ -177,11 +178,11 @@ def rewrite_manifests(root: str, drop: Callable[[str], bool]) -> tuple[int, int]
     return sum(1 for d in dropped if d), sum(dropped)
 
 
-def _read_receipt(store: str, tombstone: Tombstone) -> Receipt:
-    uri = join_uri(erasure_root(store), receipt_name(tombstone.erasure_id))
+def _read_receipt(store: str, erasure_id: str, tombstone: Tombstone) -> Receipt:
+    uri = join_uri(erasure_root(store), receipt_name(erasure_id))
     if objects.exists(uri):
         return Receipt.parse(objects.read_text(uri))
-    return Receipt(tombstone.erasure_id, started_at=tombstone.created_at)
+    return Receipt(erasure_id, started_at=tombstone.created_at)
 
 
 def _iso_now() -> str:
