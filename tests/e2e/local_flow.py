@@ -43,6 +43,7 @@ from cdk_app.artifacts import model_files
 from tests.e2e import answer_flow
 from tests.e2e.app_flow import AppFlow, AppFlowResult, AppPhoto, app_photos, app_problems, app_summary
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
+from tests.e2e.erasure_flow import ErasureResult, erase_identity, erasure_problems, erasure_summary
 from tests.e2e.sqs_lambda import EventSourceMapping, FakeLambdaContext, Invocation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -570,6 +571,8 @@ class FlowResult:
     instant: answer_flow.InstantAnswers | None = None
     #: The app's side (two identities through the app API), when the flow sent app photos.
     app: AppFlowResult | None = None
+    #: Identity A erased at the end, and the scan for what is left (tests/e2e/erasure_flow.py).
+    erasure: ErasureResult | None = None
 
     @property
     def messages_received(self) -> int:
@@ -588,6 +591,7 @@ def run_flow(
     after_refit: Sequence[Upload] = (),
     app_uploads: Sequence[AppPhoto] = (),
     app_abuse: bool = False,
+    erase_app_identity: bool = False,
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
 
@@ -601,7 +605,8 @@ def run_flow(
     ``uploads`` are the data team's labelled (curated) data; ``after_refit`` are app-less uploads.
     ``app_uploads``: sent by two app identities through the app API (:mod:`tests.e2e.app_flow`) with the
     last round of uploads; each identity then reads its own answers. ``app_abuse``: also send what the app
-    API must refuse.
+    API must refuse. ``erase_app_identity``: at the end, identity A erases itself through the app API, and
+    everything is searched for what is left of it (:mod:`tests.e2e.erasure_flow`).
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -664,10 +669,23 @@ def run_flow(
             out_dir=out_dir,
             **collect_outputs(clients.s3, spec, out_dir),
             refit=refit,
-            instant=relay.stop(),
+            instant=relay.report,
             app=app.finish() if app else None,
         )
         print(format_summary(result), flush=True)
+        if app and erase_app_identity:
+            result.erasure = erase_identity(
+                clients=clients,
+                spec=spec,
+                endpoint=endpoint,
+                app=app,
+                relay=relay,
+                features=result.features,
+                out_dir=out_dir,
+                logs_dir=logs_dir,
+            )
+            print("\n".join(erasure_summary(result.erasure)), flush=True)
+        relay.stop()
         if keep_running:
             wait_for_interrupt(result)
     return result
@@ -832,6 +850,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant)",
     )
+    parser.add_argument(
+        "--erase",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="at the end, identity A erases itself (DELETE /me); everything is scanned for it (default on)",
+    )
     return parser
 
 
@@ -850,6 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         after_refit=unlabelled_photos(classes) if args.refit_min_images else [],
         app_uploads=app_photos(args.app_photos),
         app_abuse=args.app_abuse,
+        erase_app_identity=args.erase,
     )
     problems = check(result)
     for problem in problems:
@@ -883,6 +908,7 @@ def check(result: FlowResult) -> list[str]:
     ]
     problems += answer_flow.problems(result.instant, instant_uploads, result.answers)
     problems += app_problems(result.app)
+    problems += erasure_problems(result.erasure)
     if result.left_in_queue or result.in_dead_letter_queue:
         problems.append(
             f"{result.left_in_queue} message(s) left in the queue, {result.in_dead_letter_queue} in the DLQ"

@@ -11,6 +11,7 @@ API with the new uploads (and what the API must refuse), then each reads its own
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
         after_refit=unlabelled_photos(classes),
         app_uploads=app_photos(APP_PHOTOS),
         app_abuse=True,
+        erase_app_identity=True,
     )
 
 
@@ -188,3 +190,33 @@ def test_every_api_call_was_signed_routed_and_served_by_the_handler(flow: FlowRe
     assert {c.route_key for c in calls} == {"POST /photos", "POST /photos/{photo_id}/commit"}
     # Every photo sent was POSTed with its grant's form, under its own identity's staged prefix.
     assert all(f"incoming/{f.identity_id}/" in f.fields["key"] for f in flow.app.forms)
+
+
+# ------------------------------------------------------------------------------- erasure
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_identity_a_erased_through_the_app_leaves_nothing_and_can_upload_again(flow: FlowResult) -> None:
+    erasure = flow.erasure
+    assert erasure is not None and erasure.exit_code == 0, erasure
+    a, b = flow.app.identities
+    assert erasure.identity_id == a.identity_id
+    # The pass ran with the template's arguments (two local departures: tests/e2e/erasure_flow.py).
+    assert erasure.arguments[:5] == ["erase", "--identity", a.identity_id, "--erasure-id", erasure.erasure_id]
+    receipt = erasure.receipt
+    assert receipt["status"] == "done" and receipt["erasure_id"] == erasure.erasure_id
+    counts = receipt["counts"]
+    assert (counts["uploads"], counts["answers"], counts["feature_rows"]) == (1, 1, 1)
+    assert counts["manifest_lines"] == 1 and counts["identity_items"] >= 2  # quota and commit records
+    assert not any(n in json.dumps(receipt) for n in erasure.needles)  # counts and times only
+    # Every bucket (all versions), the identity table and the local outputs: nothing of A.
+    assert len(erasure.needles) == 4 and erasure.found == []  # id, photo id, key, image id
+    # B is untouched: its row, its answer.
+    rows = [p for p in flow.features["path"] if f"/{b.identity_id}/" in p]
+    assert len(rows) == 1
+    (grant,) = b.grants
+    assert grant.answer_key.removeprefix("answers/") in flow.answers
+    # A sends a photo again afterwards: the answer Lambda answers it as usual.
+    assert erasure.again.get("status") == "ok" and erasure.again.get("written") is True
+    assert check(flow) == []
