@@ -52,6 +52,8 @@ def placeholders(flow: FlowResult, template: dict[str, Any]) -> dict[str, str]:
         "guest_role_arn": str(attachment["Roles"]["unauthenticated"]),
         "signed_in_role_arn": str(attachment["Roles"]["authenticated"]),
         "identity_table_arn": f"arn:aws:dynamodb:{spec.region}:{spec.account}:table/{table['TableName']}",
+        "erasure_state_machine_arn": f"arn:aws:states:{spec.region}:{spec.account}:stateMachine:"
+        f"{spec.config.name_prefix}-erasure",
         "api_arn": api_arn(flow),
         "api_stage_arn": f"{api_arn(flow)}/{STAGE}",
         "ingestion_bucket": names.ingestion_bucket,

@@ -25,7 +25,7 @@ def placeholders(
     resolver = TemplateResolver(template, account=spec.account, region=spec.region)
     images = TemplateResolver(images_template, account=spec.account, region=spec.region)
     (app,) = resolver.of_type("AWS::EMRServerless::Application")
-    (job_role,) = [
+    emr_roles = [
         logical
         for logical, props in resolver.of_type("AWS::IAM::Role").items()
         if any(
@@ -33,6 +33,11 @@ def placeholders(
             for s in props["AssumeRolePolicyDocument"]["Statement"]
         )
     ]
+    roles = resolver.of_type("AWS::IAM::Role")
+    (erasure_role,) = [r for r in emr_roles if "erasure" in roles[r].get("Description", "")]
+    (job_role,) = [r for r in emr_roles if r != erasure_role]
+    (pool,) = resolver.of_type("AWS::Cognito::IdentityPool")
+    (table,) = resolver.of_type("AWS::DynamoDB::Table").values()
     (topic,) = resolver.of_type("AWS::SNS::Topic")
     (log_group,) = [
         logical
@@ -67,6 +72,14 @@ def placeholders(
         "application_id": resolver.get_att(app, "ApplicationId"),
         "application_arn": resolver.get_att(app, "Arn"),
         "job_role_arn": resolver.get_att(job_role, "Arn"),
+        "erasure_role_arn": resolver.get_att(erasure_role, "Arn"),
+        "identity_pool_arn": f"arn:aws:cognito-identity:{spec.region}:{spec.account}:identitypool/"
+        + str(resolver.ref(pool)),
+        "identity_table_arn": f"arn:aws:dynamodb:{spec.region}:{spec.account}:table/{table['TableName']}",
+        "staging_prefix": config.staging_prefix,
+        "curated_prefix": config.curated_prefix,
+        "answers_prefix": config.answers_prefix,
+        "manifests_prefix": config.manifests_prefix,
         "managed_rule_arn": f"arn:aws:events:{spec.region}:{spec.account}:rule/{SYNC_MANAGED_RULE}",
         "topic_arn": resolver.ref(topic),
         "queue_arn": spec.upload_queue.arn,

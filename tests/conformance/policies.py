@@ -22,6 +22,10 @@ SIMULATOR = REPO_ROOT / "tests" / "conformance" / "iam_simulate.mjs"
 STATE_MACHINE = "state_machine"
 REFIT_STATE_MACHINE = "refit_state_machine"
 REFIT_SUFFIX = "-pca-refit"
+#: The erasure's state machine and its own EMR Serverless job role (cdk_app/erasure.py).
+ERASURE_STATE_MACHINE = "erasure_state_machine"
+ERASURE_SUFFIX = "-erasure"
+ERASURE = "erasure"
 #: Principal key prefix for AWS service principals, e.g. ``service:cloudwatch.amazonaws.com``.
 SERVICE = "service:"
 #: The app's two roles (by the ``amr`` their trust policy requires) and an unsigned request's principal.
@@ -92,6 +96,8 @@ class PolicySet:
                 ]
                 if props.get("ManagedPolicyArns") and key in (
                     JOB,
+                    ERASURE,
+                    ERASURE_STATE_MACHINE,
                     INGEST,
                     ANSWER,
                     STATE_MACHINE,
@@ -137,7 +143,7 @@ class PolicySet:
                 trust = props["AssumeRolePolicyDocument"]["Statement"]
                 services = [s["Principal"].get("Service") for s in trust]
                 if "emr-serverless.amazonaws.com" in services:
-                    keys[logical] = JOB
+                    keys[logical] = ERASURE if "erasure" in props.get("Description", "") else JOB
                 amr = [
                     s.get("Condition", {})
                     .get("ForAnyValue:StringLike", {})
@@ -148,8 +154,14 @@ class PolicySet:
                 if amr:
                     keys[logical] = APP_GUEST if amr == ["unauthenticated"] else APP_SIGNED_IN
             elif resource["Type"] == "AWS::StepFunctions::StateMachine":
-                refit = str(props.get("StateMachineName", "")).endswith(REFIT_SUFFIX)
-                keys[props["RoleArn"]["Fn::GetAtt"][0]] = REFIT_STATE_MACHINE if refit else STATE_MACHINE
+                name = str(props.get("StateMachineName", ""))
+                keys[props["RoleArn"]["Fn::GetAtt"][0]] = (
+                    REFIT_STATE_MACHINE
+                    if name.endswith(REFIT_SUFFIX)
+                    else ERASURE_STATE_MACHINE
+                    if name.endswith(ERASURE_SUFFIX)
+                    else STATE_MACHINE
+                )
             elif resource["Type"] == "AWS::Lambda::Function" and props.get("Handler", "").startswith(
                 "lambdas.ingest"
             ):

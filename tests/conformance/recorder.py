@@ -64,6 +64,7 @@ def call_record(client: Any, operation: str, params: dict[str, Any], principal: 
     kept = {k: params[k] for k in KEPT_PARAMS if k in params}
     if "Delete" in params:
         kept["DeleteKeys"] = [o["Key"] for o in params["Delete"].get("Objects", [])]
+        kept["DeleteVersions"] = any("VersionId" in o for o in params["Delete"].get("Objects", []))
     if not isinstance(kept.get("Key", ""), str):
         del kept["Key"]  # a DynamoDB item key (the identity id): IAM authorizes on the table alone
     if isinstance(kept.get("CopySource"), dict):

@@ -67,6 +67,7 @@ _S3_BUCKET_ACTIONS = {
     "ListObjectsV2": "s3:ListBucket",
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
     "GetBucketLocation": "s3:GetBucketLocation",
+    "ListObjectVersions": "s3:ListBucketVersions",
 }
 #: ListObjects(V2) parameters -> S3 condition keys (only when sent).
 _LIST_CONDITION_KEYS = {"Prefix": "s3:prefix", "Delimiter": "s3:delimiter", "MaxKeys": "s3:max-keys"}
@@ -78,6 +79,7 @@ _GLUE_TABLE_ACTIONS = {
     "GetPartition": "glue:GetPartition",
     "GetPartitions": "glue:GetPartitions",
     "BatchGetPartition": "glue:BatchGetPartition",
+    "BatchDeletePartition": "glue:BatchDeletePartition",
 }
 #: Step Functions operations -> (IAM action, parameter holding the resource ARN).
 _STATES_ACTIONS = {
@@ -114,9 +116,10 @@ def requests_from_call(call: dict[str, Any], account: str = "123456789012") -> l
                     principal, _S3_OBJECT_ACTIONS[operation], s3_object_arn(bucket, params["Key"]), {}, where
                 )
             ]
-        if operation == "DeleteObjects":
+        if operation == "DeleteObjects":  # with version ids: s3:DeleteObjectVersion per key
+            action = "s3:DeleteObjectVersion" if params.get("DeleteVersions") else "s3:DeleteObject"
             return [
-                IamRequest(principal, "s3:DeleteObject", s3_object_arn(bucket, key), {}, where)
+                IamRequest(principal, action, s3_object_arn(bucket, key), {}, where)
                 for key in params.get("DeleteKeys", [])
             ]
         if operation == "CopyObject":

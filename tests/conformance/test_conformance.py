@@ -26,6 +26,7 @@ from tests.conformance import app as app_requests
 from tests.conformance.platform import placeholders, platform_requests
 from tests.conformance.policies import (
     APP_GUEST,
+    ERASURE,
     REFIT_STATE_MACHINE,
     STATE_MACHINE,
     Decision,
@@ -80,6 +81,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
             spark_logs_to_files=True,
             app_uploads=app_photos(APP_PHOTOS),
             app_abuse=True,
+            erase_app_identity=True,
         )
     return Evaluated(flow, read_calls(log))
 
@@ -110,7 +112,8 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
         for c in evaluated.calls
         if c["operation"] == "PutObject" and c["params"].get("Key", "").startswith(spec.config.answers_prefix)
     )
-    assert answers == {ANSWER: APP_PHOTOS, JOB: PHOTOS + 2 + APP_PHOTOS}
+    # (+1: identity A's photo sent again after its erasure, answered as usual.)
+    assert answers == {ANSWER: APP_PHOTOS + 1, JOB: PHOTOS + 2 + APP_PHOTOS}
     assert {
         k for p, k in ((c["principal"], c["params"].get("Key", "")) for c in evaluated.calls) if p == ANSWER
     } >= {
@@ -126,7 +129,31 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
     uploads = [c for c in evaluated.calls if c["params"].get("Key", "").startswith(inputs)]
     assert {c["principal"] for c in uploads if c["operation"] == "GetObject"} == {JOB, ANSWER}
     assert {c["principal"] for c in uploads if c["operation"] != "GetObject"} == {APP_API}
-    assert {c["operation"] for c in evaluated.calls if c["principal"] == ANSWER} == {"GetObject", "PutObject"}
+    # ListObjectsV2: the erasure tombstone of the upload's identity, by its exact key.
+    answer_operations = {c["operation"] for c in evaluated.calls if c["principal"] == ANSWER}
+    assert answer_operations == {"GetObject", "PutObject", "ListObjectsV2"}
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_recording_covers_the_erasure(evaluated: Evaluated) -> None:
+    """Identity A's erasure (DELETE /me -> the API starts the state machine -> one pass with its own role):
+    every call it made is among the recorded requests the next test evaluates."""
+    flow = evaluated.flow
+    assert flow.erasure is not None and flow.erasure.receipt["status"] == "done"
+    seen = Counter((c["principal"], c["operation"]) for c in evaluated.calls)
+    assert seen[(APP_API, "StartExecution")] == 1
+    for operation in ("ListObjectVersions", "DeleteObjects", "PutObject", "Query", "DeleteItem"):
+        assert seen[(ERASURE, operation)] >= 1, operation
+    assert not any(
+        c["principal"] == JOB and c["operation"] == "DeleteObjects"
+        for c in evaluated.calls
+        if c["params"].get("Bucket") == flow.spec.names.ingestion_bucket
+    )
+    versions = [
+        r for r in evaluated.recorded if r.principal == ERASURE and r.action == "s3:DeleteObjectVersion"
+    ]
+    assert any(flow.erasure.identity_id in r.resource for r in versions)  # its prefixes, every version
 
 
 @pytest.mark.spark
