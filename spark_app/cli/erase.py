@@ -9,7 +9,9 @@ and times, no identity id). Running it again resumes (idempotent); ``--wait`` re
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from spark_app.cli.common import (
     EXIT_OK,
@@ -99,5 +101,5 @@ def _run(args: argparse.Namespace) -> int:
         erasure_id=erasure_id,
     )
     receipt = erase(request, wait=args.wait, poll_seconds=args.poll_seconds)
-    print(receipt.to_json().replace("\n", ""))
+    print(json.dumps(asdict(receipt), sort_keys=True))
     return EXIT_OK
