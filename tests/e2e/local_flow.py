@@ -128,16 +128,20 @@ def reset_emulator(url: str) -> None:
 
 @contextmanager
 def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
-    """Set and remove environment variables; restore the previous environment afterwards."""
-    saved = dict(os.environ)
+    """Set and remove environment variables; restore those afterwards (only those: another thread, such
+    as the answer relay importing its handler, may set its own meanwhile)."""
+    saved = {name: os.environ.get(name) for name in (*values, *remove)}
     for name in remove:
         os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def emulator_environment(endpoint: str, region: str) -> dict[str, str]:
