@@ -152,19 +152,26 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
 
 
+#: Two emulated Lambdas (the answer relay's thread, the app API's calls) share one process environment and
+#: some variable names (UPLOADS_PREFIX): each sets its own only while it holds this lock.
+ENVIRON_LOCK = threading.Lock()
+
+
 @contextmanager
-def _environ_set(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these variables only, and restore them (not the whole environment: other threads run)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def environ_set(values: Mapping[str, str]) -> Iterator[None]:
+    """Set these variables only, and restore them (not the whole environment: other threads run), under
+    :data:`ENVIRON_LOCK`."""
+    with ENVIRON_LOCK:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class Relay:
@@ -276,7 +283,7 @@ class Relay:
         if self._handler is None:
             started = time.perf_counter()
             self.report.imports_cached = HANDLER_MODULE in sys.modules
-            with _environ_set(self.answer.environment):
+            with environ_set(self.answer.environment):
                 module = importlib.import_module(HANDLER_MODULE)
                 if self.report.imports_cached:  # a new container: its own model and heads
                     module.RUNTIME = module.build_runtime(module.load_config())

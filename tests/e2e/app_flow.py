@@ -211,9 +211,9 @@ class AppFlow:
     def _invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The API Lambda with the environment the stack gives it."""
         from lambdas.app_api.handler import handler
-        from tests.e2e.local_flow import patched_environ
+        from tests.e2e.answer_flow import environ_set
 
-        with patched_environ(self.app.function_environment):
+        with environ_set(self.app.function_environment):  # not while the answer relay sets its own
             return handler(event, context)
 
     # -- sending -----------------------------------------------------------------------------
