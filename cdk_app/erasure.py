@@ -72,14 +72,13 @@ class Erasure(Construct):
         resources: JobResources,
         ingestion: s3.IBucket,
         identity_table: dynamodb.ITable,
-        identity_pool_id: str,
     ):
         super().__init__(scope, construct_id)
         self.props = props
         stack = Stack.of(self)
         self.results = resources.results
         self.store = s3_uri(resources.results, props.features_prefix)
-        self.job_role = self._job_role(props, resources, ingestion, identity_table, identity_pool_id)
+        self.job_role = self._job_role(props, resources, ingestion, identity_table)
         jobs = replace(resources, job_role=self.job_role)
         erase = emr_job_state(
             self,
@@ -180,7 +179,6 @@ class Erasure(Construct):
         resources: JobResources,
         ingestion: s3.IBucket,
         table: dynamodb.ITable,
-        pool_id: str,
     ) -> iam.Role:
         """The passes' own role: delete and rewrite exactly what an identity leaves, nothing else."""
         stack = Stack.of(self)
@@ -261,14 +259,9 @@ class Erasure(Construct):
                 actions=["dynamodb:Query", "dynamodb:DeleteItem"],
                 resources=[table.table_arn],
             ),
+            # DeleteIdentities has no resource type (Service Authorization Reference): "*" or nothing.
             iam.PolicyStatement(
-                sid="DeleteIdentity",
-                actions=["cognito-identity:DeleteIdentities"],
-                resources=[
-                    stack.format_arn(
-                        service="cognito-identity", resource="identitypool", resource_name=pool_id
-                    )
-                ],
+                sid="DeleteIdentity", actions=["cognito-identity:DeleteIdentities"], resources=["*"]
             ),
         ]
         policy = iam.Policy(self, "JobPolicy", statements=statements)
@@ -288,6 +281,12 @@ class Erasure(Construct):
                     (artifacts, props.manifests_prefix),
                     (artifacts, props.emr_logs_prefix),
                 ]
+            }
+            | {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "cognito-identity:DeleteIdentities supports no resource-level permission; a pass deletes "
+                    "only the identity its erasure was started for (the app API's signer)."
+                )
             },
         )
         return role

@@ -100,7 +100,6 @@ class PipelineStack(Stack):
             resources=jobs,
             ingestion=self.storage.ingestion,
             identity_table=self.app_access.identity_table,
-            identity_pool_id=self.app_access.identity_pool_id,
         )
         self.erasure.let_start(self.app_access.function)
         self.erasure.let_check_tombstones(self.answer.function)

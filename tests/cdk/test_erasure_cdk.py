@@ -63,6 +63,8 @@ def test_the_erasure_role_deletes_and_rewrites_only_an_identitys_prefixes(synth)
     prefixes = sorted(resolve_join(r).split("}/", 1)[1] for s in deleting for r in as_list(s["Resource"]))
     assert prefixes == ["answers/*", "features-store/*", "incoming/*", "manifests/*", "uploads/*"]
     assert not any("*" in a for s in statements.values() for a in as_list(s["Action"]))
+    # The one "*" resource: DeleteIdentities has no resource type.
+    assert [s["Sid"] for s in statements.values() if s["Resource"] == "*"] == ["DeleteIdentity"]
     assert sorted(statements["EraseIdentityItems"]["Action"]) == ["dynamodb:DeleteItem", "dynamodb:Query"]
     assert statements["DeleteIdentity"]["Action"] == "cognito-identity:DeleteIdentities"
     assert statements["ListUploads"]["Condition"] == {

@@ -36,7 +36,6 @@ def placeholders(
     roles = resolver.of_type("AWS::IAM::Role")
     (erasure_role,) = [r for r in emr_roles if "erasure" in roles[r].get("Description", "")]
     (job_role,) = [r for r in emr_roles if r != erasure_role]
-    (pool,) = resolver.of_type("AWS::Cognito::IdentityPool")
     (table,) = resolver.of_type("AWS::DynamoDB::Table").values()
     (topic,) = resolver.of_type("AWS::SNS::Topic")
     (log_group,) = [
@@ -73,8 +72,6 @@ def placeholders(
         "application_arn": resolver.get_att(app, "Arn"),
         "job_role_arn": resolver.get_att(job_role, "Arn"),
         "erasure_role_arn": resolver.get_att(erasure_role, "Arn"),
-        "identity_pool_arn": f"arn:aws:cognito-identity:{spec.region}:{spec.account}:identitypool/"
-        + str(resolver.ref(pool)),
         "identity_table_arn": f"arn:aws:dynamodb:{spec.region}:{spec.account}:table/{table['TableName']}",
         "staging_prefix": config.staging_prefix,
         "curated_prefix": config.curated_prefix,
