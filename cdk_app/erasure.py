@@ -300,7 +300,8 @@ class Erasure(Construct):
         """The answer Lambda may list the tombstones (one key at a time), to answer no erased identity,
         and delete an app upload's answer it wrote while the erasure began (lambdas/answer/erasure.py)."""
         function.add_environment(ENV_FEATURE_STORE, self.store)
-        answers = f"{self.props.answers_prefix}{self.props.uploads_prefix}*"
+        # Only under an identity's folder (``<region>:<uuid>``): never a curated or a non-app answer.
+        answers = f"{self.props.answers_prefix}{self.props.uploads_prefix}*:*/*"
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="DeleteOwnAnswerOfErased",

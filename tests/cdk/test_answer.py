@@ -121,7 +121,7 @@ def test_the_role_reads_uploads_and_promoted_models_and_writes_answers_only(synt
         "s3:GetObject": {f"${{{ingestion}.Arn}}/uploads/*", *registries},
         # The erasure's tombstones (listed by exact key) and an erased identity's answer (cdk_app/erasure.py).
         "s3:ListBucket": {f"${{{artifacts}.Arn}}", f"${{{results}.Arn}}"},
-        "s3:DeleteObject": {f"${{{results}.Arn}}/answers/uploads/*"},
+        "s3:DeleteObject": {f"${{{results}.Arn}}/answers/uploads/*:*/*"},
         "s3:PutObject": {f"${{{results}.Arn}}/answers/*"},
         "sqs:SendMessage": {f"${{{synth.logical_id(answer.dead_letter_queue)}.Arn}}"},
     }

@@ -27,6 +27,7 @@ from tests.conformance.platform import placeholders, platform_requests
 from tests.conformance.policies import (
     APP_GUEST,
     ERASURE,
+    ERASURE_STATE_MACHINE,
     REFIT_STATE_MACHINE,
     STATE_MACHINE,
     Decision,
@@ -301,7 +302,8 @@ def test_calls_map_to_the_iam_actions_aws_authorizes() -> None:
 
 def test_platform_requests_name_a_known_principal_and_source() -> None:
     document = json.loads((Path(__file__).parent / "platform_requests.json").read_text())
-    principals = {JOB, INGEST, ANSWER, STATE_MACHINE, REFIT_STATE_MACHINE, "publisher", "nobody"}
+    principals = {JOB, INGEST, ANSWER, STATE_MACHINE, REFIT_STATE_MACHINE, ERASURE, ERASURE_STATE_MACHINE}
+    principals |= {"publisher", "nobody"}
     for entry in document["requests"]:
         assert entry["expect"] in ("allow", "deny"), entry["id"]
         assert entry["principal"] in principals or entry["principal"].startswith("service:"), entry["id"]
