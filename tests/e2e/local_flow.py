@@ -771,7 +771,7 @@ def format_summary(result: FlowResult) -> str:
 
 def _answer_text(answer: dict[str, Any]) -> str:
     if answer.get("status") == "ok":
-        return f"{answer['label']} ({answer['confidence']:.2f})"
+        return f"{answer['predicted_label']} ({answer['confidence']:.2f})"
     if answer.get("status") == "error":
         return f"error [{answer.get('error_stage')}] {answer.get('error')}"
     return "no classifier yet"
