@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from spark_app.cli.common import (
     EXIT_OK,
+    OneLineParser,
     add_runtime_options,
     fraction,
     positive_int,
@@ -35,7 +36,7 @@ PROG = "spark_app"
 
 def build_parser(epilog: str = "") -> argparse.ArgumentParser:
     """The feature job's arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Extract MobileNetV2 features of a batch of images, project them on the promoted PCA "
         "basis, predict the fruit with the promoted classifier, write Parquet and one answer per image.",
