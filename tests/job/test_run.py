@@ -46,10 +46,11 @@ def _read(output: Path, dataset: str, batch_id: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def seeded(spark, tmp_path_factory):
+def seeded(spark, sample_store, tmp_path_factory):
     """A store with the bundled sample as batch ``seed`` and a basis fitted over it, promoted."""
-    output = tmp_path_factory.mktemp("out")
-    seed = run(RunConfig(input=str(BUNDLED_SAMPLE), output=str(output), batch_id="seed"), spark)
+    output = tmp_path_factory.mktemp("out") / "store"
+    shutil.copytree(sample_store[0], output)
+    seed = sample_store[1]
     assert seed.pca_version is None and "no PCA basis promoted" in seed.pca_note  # a batch never fits
     assert 1 <= seed.model_builds <= 2  # local[2]: at most two Python workers build the model
     fitted = fit_over_store(spark, str(output), str(output / "pca_models"), k=K, min_images=32)
