@@ -91,7 +91,8 @@ def replay(stepfunctions: Any, machine: str, batch_id: str) -> tuple[str | None,
     return decision.start, decision.reason
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> OneLineParser:
+    """The tool's arguments."""
     parser = OneLineParser(prog="python -m lambdas.replay", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--state-machine-arn",
@@ -103,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("list", help="list failed batches that can be replayed")
     run = commands.add_parser("run", help="replay one failed batch")
     run.add_argument("batch_id", help="the batch to replay (its first execution's name)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError

@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--gate",
         action="store_true",
-        help="promote only a version the promotion gate passed, against the version promoted now",
+        help="promote only a version the promotion gate passed, against the version promoted now "
+        "(default off)",
     )
     return parser
 

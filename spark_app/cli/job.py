@@ -53,10 +53,12 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     """What to read, where to write, the batch's name, the answers and the catalog."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--input", help="folder or s3://bucket/prefix to read recursively (label: parent folder)"
+        "--input",
+        help="folder or s3://bucket/prefix to read recursively (label: parent folder); this or --manifest",
     )
     source.add_argument(
-        "--manifest", help="manifest (JSON Lines of {uri, label, size, etag}) listing the objects"
+        "--manifest",
+        help="manifest (JSON Lines of {uri, label, size, etag}) listing the objects; this or --input",
     )
     parser.add_argument(
         "--output", required=True, help="the store: folder or s3:// prefix of features/ errors/ runs/"
@@ -64,9 +66,12 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-id", help="partition name; re-running a batch replaces it (default: derived)"
     )
-    parser.add_argument("--answers", help="write one JSON answer per input under this folder or s3:// prefix")
     parser.add_argument(
-        "--glue-database", help="register the batch's partitions in this Glue database (s3:// output only)"
+        "--answers", help="write one JSON answer per input under this folder or s3:// prefix (default: none)"
+    )
+    parser.add_argument(
+        "--glue-database",
+        help="register the batch's partitions in this Glue database (s3:// output only; default: none)",
     )
 
 

@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "checked against the native sums",
     )
     fit.add_argument("--promote", action="store_true", help="also promote the new version (default off)")
-    fit.add_argument("--report", help="also write the variance curve and a 2-D scatter (PNG) to this folder")
+    fit.add_argument(
+        "--report",
+        help="also write the variance curve and a 2-D scatter (PNG) to this folder (default: none)",
+    )
     add_runtime_options(fit)
 
     add_promote_command(commands, "--pca-model-dir")
