@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.cdk_stack import TemplateError, evaluate_states_array
-from tests.e2e.local_flow import FlowResult, bad_uploads, check, format_summary, run_flow, sample_uploads
+from tests.e2e.local_flow import FlowResult, bad_uploads, check, run_flow, sample_uploads
 
 PHOTOS, CLASSES = 6, 3
 FEATURE_DIM = 1280
@@ -169,5 +169,7 @@ def test_the_documented_snippet_reads_the_local_copy(flow: FlowResult, tmp_path:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(snippet.source, snippet.id, "exec"), namespace)
-    assert len(namespace["features"]) == len(flow.features) and len(namespace["features"]["features"][0]) == 1280
+    assert (
+        len(namespace["features"]) == len(flow.features) and len(namespace["features"]["features"][0]) == 1280
+    )
     assert sorted(namespace["errors"]["path"]) == sorted(flow.errors["path"])

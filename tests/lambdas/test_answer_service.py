@@ -82,7 +82,9 @@ def test_a_promoted_classifier_predicts_with_the_batchs_rounding(runtime: Runtim
         real_images(1)[0].read_bytes(), runtime.extractor, heads, runtime.model_version
     )
     expected = round(float(np.exp(2.0) / (np.exp(2.0) + 2 * np.exp(-2.0))), 4)
-    assert answer["status"] == "ok" and answer["predicted_label"] == "Kiwi" and answer["confidence"] == expected
+    assert (
+        answer["status"] == "ok" and answer["predicted_label"] == "Kiwi" and answer["confidence"] == expected
+    )
     assert answer["top3"][0]["label"] == "Kiwi" and answer["classifier_version"] == name
 
 
