@@ -305,7 +305,7 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     assert rows["top3_labels"].map(len).eq(3).all() and (rows["confidence"] >= 0.5).all()
     documents = {p.name: json.loads(p.read_text()) for p in fresh.rglob("*.json")}
     assert len(documents) == 6
-    assert documents[f"{images[0].name}.json"]["label"] == images[0].parent.name
+    assert documents[f"{images[0].name}.json"]["predicted_label"] == images[0].parent.name
     assert documents["truncated.jpg.json"]["status"] == "error"
     assert documents["gone.jpg.json"]["error_stage"] == "read"
     assert all("exif" not in json.dumps(d).lower() for d in documents.values())
