@@ -365,5 +365,5 @@ def _answer_text(answer: dict[str, Any] | None) -> str:
     if answer is None:
         return "pending"
     if answer.get("status") == "ok":
-        return f"{answer['label']} ({answer['confidence']:.2f})"
+        return f"{answer['predicted_label']} ({answer['confidence']:.2f})"
     return str(answer.get("status"))

@@ -39,7 +39,11 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+# jsii (imported with the CDK app) warns loudly about the Node.js version; the CLI pins what it supports.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 from cdk_app.artifacts import model_files
+from spark_app.core.arguments import OneLineParser, non_negative_int, positive_int
 from tests.e2e import answer_flow
 from tests.e2e.app_flow import AppFlow, AppFlowResult, AppPhoto, app_photos, app_problems, app_summary
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
@@ -771,7 +775,7 @@ def format_summary(result: FlowResult) -> str:
 
 def _answer_text(answer: dict[str, Any]) -> str:
     if answer.get("status") == "ok":
-        return f"{answer['label']} ({answer['confidence']:.2f})"
+        return f"{answer['predicted_label']} ({answer['confidence']:.2f})"
     if answer.get("status") == "error":
         return f"error [{answer.get('error_stage')}] {answer.get('error')}"
     return "no classifier yet"
@@ -786,11 +790,13 @@ def _display(path: Path) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.e2e.local_flow", description=__doc__.split("\n")[0]
+    parser = OneLineParser(prog="python -m tests.e2e.local_flow", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--images", type=positive_int, default=12, help="sample photos to upload (default 12)"
     )
-    parser.add_argument("--images", type=int, default=12, help="sample photos to upload (default 12)")
-    parser.add_argument("--classes", type=int, help="take them from this many class folders (default all)")
+    parser.add_argument(
+        "--classes", type=positive_int, help="take them from this many class folders (default all)"
+    )
     parser.add_argument(
         "--bad-uploads",
         action=argparse.BooleanOptionalAction,
@@ -806,23 +812,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"local copy folder (default {DEFAULT_OUT})"
     )
-    parser.add_argument("--keep-running", action="store_true", help="keep the emulator up until Ctrl-C")
+    parser.add_argument(
+        "--keep-running", action="store_true", help="keep the emulator up until Ctrl-C (default off)"
+    )
     parser.add_argument(
         "--new-uploads",
-        type=int,
+        type=non_negative_int,
         default=3,
         help="after the refit, upload this many unlabelled photos, which get predictions (default 3)",
     )
     parser.add_argument(
         "--refit-min-images",
-        type=int,
+        type=non_negative_int,
         default=8,
         help="after the batches, bootstrap one PCA basis (fit over the store with this minimum, promote, "
         "back-fill); 0 to skip (default 8)",
     )
     parser.add_argument(
         "--app-photos",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="photos sent through the app API by two identities, A and B in turn (default 2); 0 to skip",
     )
@@ -830,15 +838,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--app-abuse",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant)",
+        help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant) "
+        "(default on)",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the flow; exit 1 when a job failed or an upload is not accounted for exactly once."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     photos = sample_uploads(args.images, classes=args.classes)
+    problem = argument_problem(args, len(photos))
+    if problem:
+        parser.error(problem)
     uploads = photos + (bad_uploads() if args.bad_uploads else [])
     classes = sorted({u.key.split("/")[0] for u in photos})[: args.new_uploads]
     result = run_flow(
@@ -855,6 +868,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(f"local-e2e: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def argument_problem(args: argparse.Namespace, photos: int) -> str | None:
+    """What makes the arguments unusable, found before the emulator starts (``None``: nothing)."""
+    folders = sum(1 for p in SAMPLE_DIR.iterdir() if p.is_dir())
+    if args.classes and args.classes > folders:
+        return f"--classes {args.classes}: the sample has {folders} class folders"
+    if photos < args.images:
+        return f"--images {args.images}: the sample has {photos} photos in the class folders taken"
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {args.out}: cannot create it ({exc.strerror})"
+    if not os.access(args.out, os.W_OK):
+        return f"--out {args.out}: not writable"
+    return None
 
 
 def check(result: FlowResult) -> list[str]:

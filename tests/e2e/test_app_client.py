@@ -195,9 +195,12 @@ def test_the_client_sends_a_photo_and_reads_its_answer_once_written(world: dict[
     assert keys == [f"uploads/{identity}/{grant.photo_id}.jpg"]
     assert client.answer(grant) is None  # pending
     world["s3"].put_object(
-        Bucket=grant.answer_bucket, Key=grant.answer_key, Body=b'{"status": "ok", "label": "Kiwi"}'
+        Bucket=grant.answer_bucket, Key=grant.answer_key, Body=b'{"status": "ok", "predicted_label": "Kiwi"}'
     )
-    assert client.wait_for_answer(grant, timeout=1, interval=0.01) == {"status": "ok", "label": "Kiwi"}
+    assert client.wait_for_answer(grant, timeout=1, interval=0.01) == {
+        "status": "ok",
+        "predicted_label": "Kiwi",
+    }
     with pytest.raises(AppApiError) as refused:
         client.request_upload("image/heic", 10)
     assert (refused.value.status, refused.value.code) == (415, "unsupported_type")

@@ -83,7 +83,7 @@ def test_new_uploads_get_a_prediction_and_every_upload_an_answer(flow: FlowResul
     assert len(fresh) == CLASSES and all(
         a["status"] == "ok" and a["classifier_version"] == classifier for a in fresh.values()
     )
-    right = sum(a["label"].replace(" ", "-") in k for k, a in fresh.items())
+    right = sum(a["predicted_label"].replace(" ", "-") in k for k, a in fresh.items())
     # Trained on 2 photos per class here (the quality bar, 38 classes x 40, is in tests/spark_app).
     assert right >= 3, fresh
 
@@ -120,7 +120,7 @@ def test_the_instant_answer_came_first_with_the_batchs_numbers(flow: FlowResult)
         key = f"{prefix}{upload.key}"
         answer, row = flow.answers[key], rows[f"s3://{bucket}/{key}"]
         assert answer["batch_id"] is None and flow.instant.results[key]["written"]
-        assert answer["status"] == "ok" and answer["label"] == row.predicted_label
+        assert answer["status"] == "ok" and answer["predicted_label"] == row.predicted_label
         assert abs(answer["confidence"] - row.confidence) <= 1e-4
         assert (answer["model_version"], answer["pca_version"], answer["classifier_version"]) == (
             row.model_version,
