@@ -467,13 +467,20 @@ class RefitStep:
     report: dict[str, Any] = field(default_factory=dict)
 
 
+#: The one regularisation the flow's trainings cross-validate (see :func:`refit_steps`).
+FLOW_REG_PARAM = "0.1"
+
+
 def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[RefitStep]:
     """The refit workflow's job runs, with the arguments its state machine passes (from the template).
 
     ``min_images`` stands in for the production minimum (1,000) so that the flow's few photos can
     bootstrap a first basis, as a labelled corpus upload does before go-live; the basis then has
     ``min_images // 4`` components (the size rule: at least 4 images per component), and the
-    classifier accepts classes of a single photo.
+    classifier accepts classes of a single photo. Training cross-validates one regularisation,
+    ``FLOW_REG_PARAM``, against the 1-NN head: on the flow's handful of curated images every candidate
+    of the grid ties and the tie rule picks the strongest, this one, anyway; the grid's cost (~15 s per
+    training here) buys nothing (the choice is tested in tests/models and benchmarked in bench/).
     """
     definition = json.loads(spec.refit_definition)
     steps, state = [], definition["StartAt"]
@@ -488,6 +495,8 @@ def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[Refi
         arguments = [overrides.get(flag, arg) for flag, arg in zip(previous, arguments, strict=True)]
         if arguments[:2] == ["pca", "fit"]:
             arguments += ["--pca-k", str(max(1, min_images // 4))]
+        if arguments[:2] == ["classifier", "train"]:
+            arguments += ["--reg-params", FLOW_REG_PARAM]
         steps.append(RefitStep(state, [*arguments, "--s3-endpoint-url", endpoint]))
         state = task["Next"]
     return steps
