@@ -84,10 +84,16 @@ def answered_photo(document: Mapping[str, Any]) -> AnsweredPhoto:
         raise ApiError(409, "not_correctable", "this photo's answer names no image: nothing to label")
     return AnsweredPhoto(
         image_id=image_id,
-        label=document.get("label"),
+        label=answered_label(document),
         classifier_version=document.get("classifier_version"),
         model_version=document.get("model_version"),
     )
+
+
+def answered_label(document: Mapping[str, Any]) -> str | None:
+    """The class the answer gave: ``predicted_label`` (the field's name since issue 21), or ``label`` in
+    the answers written before (they live up to ``answer_retention_days``)."""
+    return document.get("predicted_label", document.get("label"))
 
 
 def kind_of(wanted: CorrectionRequest, answer: AnsweredPhoto) -> str:

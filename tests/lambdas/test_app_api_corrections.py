@@ -265,3 +265,12 @@ def test_the_registry_names_match_and_the_stores_come_from_the_environment() -> 
     config = load_config({**ENVIRONMENT, "FEATURE_STORE": f"{STORE}/", "CLASSIFIER_DIR": CLASSIFIERS})
     assert (config.feature_store, config.classifier_dir) == (STORE, CLASSIFIERS)
     assert (load_config(ENVIRONMENT).feature_store, load_config(ENVIRONMENT).classifier_dir) == (None, None)
+
+
+def test_the_answered_label_is_read_under_its_new_and_its_former_name() -> None:
+    image = "ab" * 32
+    assert (
+        route.answered_photo({"status": "ok", "predicted_label": "Kiwi", "image_id": image}).label == "Kiwi"
+    )
+    assert route.answered_photo({"status": "ok", "label": "Kiwi", "image_id": image}).label == "Kiwi"
+    assert route.answered_photo({"status": "no_classifier", "label": None, "image_id": image}).label is None
