@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.cdk_stack import TemplateError, evaluate_states_array
-from tests.e2e.local_flow import FlowResult, bad_uploads, check, format_summary, run_flow, sample_uploads
+from tests.e2e.local_flow import FlowResult, bad_uploads, check, run_flow, sample_uploads
 
 PHOTOS, CLASSES = 6, 3
 FEATURE_DIM = 1280
