@@ -236,11 +236,12 @@ class AppFlow:
         return AppIdentity(name=name, client=transport.client)
 
     def _invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """The API Lambda with the environment the stack gives it."""
+        """The API Lambda with the environment the stack gives it (set and restored under the lock the
+        answer relay's thread takes too: restoring the whole environment here could undo its settings)."""
         from lambdas.app_api.handler import handler
-        from tests.e2e.local_flow import patched_environ
+        from tests.e2e.answer_flow import environ_set
 
-        with patched_environ(self.app.function_environment):
+        with environ_set(self.app.function_environment):
             return handler(event, context)
 
     # -- sending -----------------------------------------------------------------------------
