@@ -2,10 +2,12 @@
 
 Each app install gets an identity of the identity pool and short-lived credentials for the guest role
 (a signed-in role with the same permissions is ready for a sign-in provider). With them it may only
-call the API's two routes and read its own answers, ``<answers><uploads><identity id>/*`` of the results
+call the API's routes and read its own answers, ``<answers><uploads><identity id>/*`` of the results
 bucket. Photos go in through the API: a presigned POST (signed by the API Lambda's role) to a staged
 key, then a commit that checks the content and copies it under the uploads prefix, which the pipeline
-ingests. The identity table holds per-identity quota counters and commit records, keyed by identity.
+ingests. A correction of an answered photo's label is checked against its answer and the promoted
+classifier's classes, and written under the feature store's ``corrections/``. The identity table holds
+per-identity quota counters and commit records, keyed by identity.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class AppAccess(Construct):
             {
                 "AwsSolutions-COG7": (
                     "Guest (unauthenticated) identities are the design: the app works without sign-up; their "
-                    "role may only call the two upload routes and read its own answers."
+                    "role may only call the app API's routes and read its own answers."
                 )
             },
         )
