@@ -27,7 +27,9 @@ from lambdas.ingest import config as ingest_env
 HANDLER = "lambdas.ingest.handler.handler"
 #: Glob rules (applied in order, later wins) selecting the Lambda's files from the repository root:
 #: all of lambdas/ and the whole Spark-free core of spark_app (``spark_app/__init__.py`` imports
-#: nothing), without caches or hidden files. tests/cdk builds this asset and imports the handler from it.
+#: nothing), plus the store's object I/O and corrections writer (boto3 only: the app API writes
+#: corrections with them), without caches or hidden files. tests/cdk builds this asset and imports the
+#: handler from it.
 LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "*",
     ".*",
@@ -37,6 +39,10 @@ LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "!spark_app/__init__.py",
     "!spark_app/core",
     "!spark_app/core/**",
+    "!spark_app/store",
+    "!spark_app/store/__init__.py",
+    "!spark_app/store/objects.py",
+    "!spark_app/store/corrections.py",
     "**/__pycache__",
     "**/*.pyc",
     "**/.*",

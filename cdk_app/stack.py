@@ -91,6 +91,7 @@ class PipelineStack(Stack):
             props.app_access,
             ingestion=self.storage.ingestion,
             results=self.storage.results,
+            artifacts=self.storage.artifacts,
         )
 
         outputs = {

@@ -1,9 +1,10 @@
-"""The two routes and the dispatch: each route validates with pure functions, then calls the edges.
+"""The routes and the dispatch: each route validates with pure functions, then calls the edges.
 
 ``POST /photos`` grants one upload: a server-made photo id and a presigned POST for exactly its staged
 key, content type and size range, after the identity's quota. ``POST /photos/{photo_id}/commit`` checks
 the staged object by content (type, header, pixel count) and copies it where the pipeline ingests it,
 once; the staged object is deleted whether the commit is accepted or refused.
+``POST /photos/{photo_id}/correction`` is in ``corrections.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import Any
 
 from lambdas.app_api import aws, store
 from lambdas.app_api.aws import AwsClients
-from lambdas.app_api.config import ROUTE_COMMIT_UPLOAD, ROUTE_REQUEST_UPLOAD, AppApiConfig
+from lambdas.app_api.config import (
+    ROUTE_COMMIT_UPLOAD,
+    ROUTE_CORRECT_PHOTO,
+    ROUTE_REQUEST_UPLOAD,
+    AppApiConfig,
+)
+from lambdas.app_api.corrections import correct_photo
 from lambdas.app_api.http import (
     ApiError,
     ApiRequest,
@@ -149,7 +156,11 @@ def _answer_place(config: AppApiConfig, keys: PhotoKeys) -> dict[str, str]:
     return {"bucket": config.results_bucket, "key": keys.answer}
 
 
-ROUTES: Mapping[str, Route] = {ROUTE_REQUEST_UPLOAD: request_upload, ROUTE_COMMIT_UPLOAD: commit_upload}
+ROUTES: Mapping[str, Route] = {
+    ROUTE_REQUEST_UPLOAD: request_upload,
+    ROUTE_COMMIT_UPLOAD: commit_upload,
+    ROUTE_CORRECT_PHOTO: correct_photo,  # lambdas/app_api/corrections.py
+}
 
 
 def dispatch(

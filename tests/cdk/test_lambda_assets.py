@@ -58,7 +58,9 @@ def test_each_asset_ships_lambdas_and_the_whole_core(synth, function: str) -> No
     core = sorted(
         p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "spark_app" / "core").glob("*.py")
     )
-    assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *core]
+    # The store's object I/O and corrections writer: how the app API writes a correction (boto3 only).
+    store = [f"spark_app/store/{name}.py" for name in ("__init__", "corrections", "objects")]
+    assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *core, *store]
     assert f"lambdas/{function}/handler.py" in files
     assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]

@@ -152,19 +152,26 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
 
 
+#: Held while an emulated Lambda runs with its environment set: the Lambdas of the flow share this
+#: process's environment (their variables overlap, e.g. UPLOADS_PREFIX), and one's restore must not undo
+#: another's settings (the answer Lambda's cold start runs in the relay's thread).
+ENVIRON_LOCK = threading.RLock()
+
+
 @contextmanager
-def _environ_set(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these variables only, and restore them (not the whole environment: other threads run)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def environ_set(values: Mapping[str, str]) -> Iterator[None]:
+    """Set these variables only, under :data:`ENVIRON_LOCK`, and restore them afterwards."""
+    with ENVIRON_LOCK:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class Relay:
@@ -276,7 +283,7 @@ class Relay:
         if self._handler is None:
             started = time.perf_counter()
             self.report.imports_cached = HANDLER_MODULE in sys.modules
-            with _environ_set(self.answer.environment):
+            with environ_set(self.answer.environment):
                 module = importlib.import_module(HANDLER_MODULE)
                 if self.report.imports_cached:  # a new container: its own model and heads
                     module.RUNTIME = module.build_runtime(module.load_config())
