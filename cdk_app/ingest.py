@@ -27,9 +27,9 @@ from lambdas.ingest import config as ingest_env
 HANDLER = "lambdas.ingest.handler.handler"
 #: Glob rules (applied in order, later wins) selecting the Lambda's files from the repository root:
 #: all of lambdas/ and the whole Spark-free core of spark_app (``spark_app/__init__.py`` imports
-#: nothing), plus the store's object I/O and corrections writer (boto3 only: the app API writes
-#: corrections with them), without caches or hidden files. tests/cdk builds this asset and imports the
-#: handler from it.
+#: nothing), and the whole store package (its object I/O and record writers use boto3 only; its Spark
+#: modules import pyspark inside their functions, which no Lambda calls), without caches or hidden files.
+#: tests/cdk builds this asset and imports each handler from it.
 LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "*",
     ".*",
@@ -40,9 +40,7 @@ LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "!spark_app/core",
     "!spark_app/core/**",
     "!spark_app/store",
-    "!spark_app/store/__init__.py",
-    "!spark_app/store/objects.py",
-    "!spark_app/store/corrections.py",
+    "!spark_app/store/**",
     "**/__pycache__",
     "**/*.pyc",
     "**/.*",
