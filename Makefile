@@ -33,8 +33,8 @@ demo: $(VENV)/.installed  ## bundled sample: features, PCA fit + promote + back-
 	$(PY) -m spark_app classifier train --store $(DEMO) --classifier-dir $(DEMO)/classifiers --train-from-path Training --validation-from-path Test --min-per-class 3 --promote
 	$(PY) -m spark_app --input data/sample/Test --output $(DEMO) --batch-id predict-test --answers $(DEMO)/answers
 
-test: setup  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -q
+test: setup  ## run the whole test suite (what CI runs), on two workers
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(VENV)/.installed  ## the fast tests only: no Spark, no CDK synth, no moto server (about a minute)
 	$(PY) -m pytest -q -m fast

@@ -1,4 +1,5 @@
-"""The app's side of the contract (docs/app-api.md): identity, credentials, upload, commit, answer."""
+"""The app's side of the contract (docs/app-api.md): identity, credentials, upload, commit, answer,
+correction."""
 
 from __future__ import annotations
 
@@ -150,6 +151,14 @@ class AppClient:
         self.upload(grant, data)
         self.commit(grant)
         return grant
+
+    def correct(self, photo_id: str, label: str, *, new_class: bool = False) -> dict[str, Any]:
+        """``POST /photos/{photo_id}/correction``: confirm the answer's label, correct it to another known
+        class, or (``new_class``) propose a class nobody has yet; the stored correction."""
+        body: dict[str, Any] = {"label": label}
+        if new_class:
+            body["new_class"] = True
+        return self.call("POST", f"/photos/{photo_id}/correction", body)
 
     # -- the answer -----------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 #: CloudWatch Logs retention periods (days) and their CDK names, ascending.
@@ -54,3 +55,22 @@ def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
     Validations.of(scope).acknowledge(
         *(Acknowledgment(id=rule, reason=why) for rule, why in findings.items())
     )
+
+
+#: How long a dead-letter queue keeps a message (SQS's maximum): time to look at it and replay it.
+DEAD_LETTER_RETENTION = Duration.days(14)
+
+
+def dead_letter_queue(scope: Construct, queue_name: str, what: str) -> sqs.Queue:
+    """An encrypted, TLS-only dead-letter queue keeping messages 14 days; ``what`` it holds is the
+    cdk-nag acknowledgement (a dead-letter queue needs none of its own)."""
+    queue = sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        queue_name=queue_name,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=DEAD_LETTER_RETENTION,
+    )
+    acknowledge(queue, {"AwsSolutions-SQS3": f"This queue is the dead-letter queue of {what}."})
+    return queue

@@ -20,10 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_app._util import acknowledge, log_retention, nag_ref
+from cdk_app._util import acknowledge, dead_letter_queue, log_retention, nag_ref
 from cdk_app.answer_props import AnswerProps
 from cdk_app.monitoring import ALARM_PERIOD
 from cdk_app.orchestration import s3_uri
@@ -74,18 +73,7 @@ class Answer(Construct):
         platform, architecture = _PLATFORMS[props.answer_architecture]
         max_event_age = Duration.seconds(props.answer_max_event_age_seconds)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=props.dead_letter_queue_name,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the answer events."},
-        )
+        self.dead_letter_queue = dead_letter_queue(self, props.dead_letter_queue_name, "the answer events")
         self.log_group = logs.LogGroup(
             self,
             "Logs",

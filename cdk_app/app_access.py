@@ -2,10 +2,12 @@
 
 Each app install gets an identity of the identity pool and short-lived credentials for the guest role
 (a signed-in role with the same permissions is ready for a sign-in provider). With them it may only
-call the API's two routes and read its own answers, ``<answers><uploads><identity id>/*`` of the results
+call the API's routes and read its own answers, ``<answers><uploads><identity id>/*`` of the results
 bucket. Photos go in through the API: a presigned POST (signed by the API Lambda's role) to a staged
 key, then a commit that checks the content and copies it under the uploads prefix, which the pipeline
-ingests. The identity table holds per-identity quota counters and commit records, keyed by identity.
+ingests. A correction of an answered photo's label is checked against its answer and the promoted
+classifier's classes, and written under the feature store's ``corrections/``. The identity table holds
+per-identity quota counters and commit records, keyed by identity.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from cdk_app.app_access_props import AppAccessProps
 from cdk_app.ingest import function_log_group, python_function
 from lambdas.app_api import config as app_env
 from lambdas.app_api import store
+from spark_app.core.defaults import CORRECTIONS_DIR
+from spark_app.models.registry import LATEST_POINTER, VERSION_FILE
 
 HANDLER = "lambdas.app_api.handler.handler"
 COGNITO = "cognito-identity.amazonaws.com"
@@ -67,6 +71,7 @@ class AppAccess(Construct):
         *,
         ingestion: s3.IBucket,
         results: s3.IBucket,
+        artifacts: s3.IBucket,
     ):
         super().__init__(scope, construct_id)
         self.props = props
@@ -79,7 +84,7 @@ class AppAccess(Construct):
         )
         self.identity_pool_id: str = self.identity_pool.ref
         self.identity_table = self._identity_table(props)
-        self.function = self._function(props, ingestion=ingestion, results=results)
+        self.function = self._function(props, ingestion=ingestion, results=results, artifacts=artifacts)
         self.api, self.stage = self._api(props)
         self.guest_role = self._app_role("GuestRole", "unauthenticated")
         self.signed_in_role = self._app_role("SignedInRole", "authenticated")
@@ -98,7 +103,7 @@ class AppAccess(Construct):
             {
                 "AwsSolutions-COG7": (
                     "Guest (unauthenticated) identities are the design: the app works without sign-up; their "
-                    "role may only call the two upload routes and read its own answers."
+                    "role may only call the app API's routes and read its own answers."
                 )
             },
         )
@@ -131,14 +136,17 @@ class AppAccess(Construct):
     # -- the API Lambda -------------------------------------------------------------------------
 
     def _function(
-        self, props: AppAccessProps, *, ingestion: s3.IBucket, results: s3.IBucket
+        self, props: AppAccessProps, *, ingestion: s3.IBucket, results: s3.IBucket, artifacts: s3.IBucket
     ) -> lambda_.Function:
         stack = Stack.of(self)
         self.log_group = function_log_group(self, props.function_name, props.log_retention_days)
         self.function_role = iam.Role(
             self,
             "FunctionRole",
-            description="App API Lambda: sign upload forms, check and commit staged photos, count uploads",
+            description=(
+                "App API Lambda: sign upload forms, check and commit staged photos, count uploads, "
+                "store corrections"
+            ),
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
         staged = ingestion.arn_for_objects(f"{props.staging_prefix}*")
@@ -170,6 +178,7 @@ class AppAccess(Construct):
                 actions=["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                 resources=[self.identity_table.table_arn],
             ),
+            *self._correction_statements(props, results=results, artifacts=artifacts),
         ]
         policy = iam.Policy(self, "FunctionPolicy", statements=statements)
         self.function_role.attach_inline_policy(policy)
@@ -193,17 +202,34 @@ class AppAccess(Construct):
                 app_env.ENV_GRANT_SECONDS: str(props.upload_grant_seconds),
                 app_env.ENV_UPLOADS_PER_WINDOW: str(props.uploads_per_identity),
                 app_env.ENV_QUOTA_WINDOW_SECONDS: str(props.quota_window_seconds),
+                app_env.ENV_FEATURE_STORE: f"s3://{results.bucket_name}/{props.features_prefix.rstrip('/')}",
+                app_env.ENV_CLASSIFIER_DIR: f"s3://{artifacts.bucket_name}/{props.classifiers_prefix.rstrip('/')}",
                 app_env.ENV_POWERTOOLS_SERVICE_NAME: app_env.DEFAULT_SERVICE_NAME,
                 app_env.ENV_POWERTOOLS_LOG_LEVEL: props.powertools_log_level,
             },
         )
+        results_ref, artifacts_ref = nag_ref(stack, results.bucket_arn), nag_ref(stack, artifacts.bucket_arn)
         acknowledge(
             policy,
             {
-                f"AwsSolutions-IAM5[Resource::{nag_ref(stack, ingestion.bucket_arn)}/{prefix}*]": (
-                    f"Photo keys are made per upload (identity and photo id); access is limited to {prefix}."
-                )
-                for prefix in (props.staging_prefix, props.uploads_prefix)
+                **{
+                    f"AwsSolutions-IAM5[Resource::{nag_ref(stack, ingestion.bucket_arn)}/{prefix}*]": (
+                        "Photo keys are made per upload (identity and photo id); access is limited to "
+                        f"{prefix}."
+                    )
+                    for prefix in (props.staging_prefix, props.uploads_prefix)
+                },
+                f"AwsSolutions-IAM5[Resource::{results_ref}/{props.answers_prefix}{props.uploads_prefix}*]": (
+                    "A correction reads the answer of the caller's photo (its image id and versions): the "
+                    "app uploads' answers only, read-only; the handler looks under the caller's own id."
+                ),
+                f"AwsSolutions-IAM5[Resource::{results_ref}/{props.features_prefix}{CORRECTIONS_DIR}/*]": (
+                    "Corrections are one object per identity and photo: write-only, under corrections/ only."
+                ),
+                f"AwsSolutions-IAM5[Resource::{artifacts_ref}/{props.classifiers_prefix}*/{VERSION_FILE}]": (
+                    "The promoted classifier's version.json (its classes) is named by LATEST at run time: "
+                    "the metadata files of the classifier registry only, never its arrays."
+                ),
             },
         )
         acknowledge(
@@ -215,6 +241,45 @@ class AppAccess(Construct):
             },
         )
         return function
+
+    def _correction_statements(
+        self, props: AppAccessProps, *, results: s3.IBucket, artifacts: s3.IBucket
+    ) -> list[iam.PolicyStatement]:
+        """What ``POST /photos/{photo_id}/correction`` needs: find and read the photo's answer, read the
+        promoted classifier's classes, see the commit record, write the correction. Nothing else."""
+        answers = f"{props.answers_prefix}{props.uploads_prefix}"
+        classifiers = props.classifiers_prefix
+        return [
+            iam.PolicyStatement(
+                sid="ReadAnswersToCorrect",
+                actions=["s3:GetObject"],
+                resources=[results.arn_for_objects(f"{answers}*")],
+            ),
+            iam.PolicyStatement(
+                sid="FindAnswersToCorrect",
+                actions=["s3:ListBucket"],
+                resources=[results.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{answers}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadKnownClasses",
+                actions=["s3:GetObject"],
+                resources=[
+                    artifacts.arn_for_objects(f"{classifiers}{LATEST_POINTER}"),
+                    artifacts.arn_for_objects(f"{classifiers}*/{VERSION_FILE}"),
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="FindCommittedPhotos",
+                actions=["dynamodb:GetItem"],
+                resources=[self.identity_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="WriteCorrections",
+                actions=["s3:PutObject"],
+                resources=[results.arn_for_objects(f"{props.features_prefix}{CORRECTIONS_DIR}/*")],
+            ),
+        ]
 
     # -- the HTTP API ---------------------------------------------------------------------------
 
@@ -323,6 +388,10 @@ class AppAccess(Construct):
                 f"AwsSolutions-IAM5[Resource::arn:aws:execute-api:{stack.region}:<AWS::AccountId>:"
                 f"{nag_ref_api(stack, self.api)}/{STAGE}/POST/photos/*/commit]": (
                     "The commit route's path holds the photo id: only that route of this API and stage."
+                ),
+                f"AwsSolutions-IAM5[Resource::arn:aws:execute-api:{stack.region}:<AWS::AccountId>:"
+                f"{nag_ref_api(stack, self.api)}/{STAGE}/POST/photos/*/correction]": (
+                    "The correction route's path holds the photo id: only that route of this API and stage."
                 ),
             },
         )

@@ -34,6 +34,12 @@ class AppAccessProps:
     staging_prefix: str = shared.STAGING_PREFIX
     #: Answers are read under this prefix of the results bucket. Pattern ``name/``. Default ``answers/``.
     answers_prefix: str = shared.ANSWERS_PREFIX
+    #: The feature store's prefix in the results bucket: corrections go to ``<it>corrections/``.
+    #: Pattern ``name/``. Default ``features-store/``.
+    features_prefix: str = shared.FEATURES_PREFIX
+    #: The classifier registry's prefix in the artifacts bucket (its promoted version names the classes a
+    #: correction may use). Pattern ``name/``. Default ``classifiers/``.
+    classifiers_prefix: str = shared.CLASSIFIERS_PREFIX
     #: Largest photo accepted (bytes): the pipeline's per-object limit. Positive. Default 52428800.
     max_object_bytes: int = shared.MAX_OBJECT_BYTES
     #: Seconds an upload form stays valid. 10-3600. Default 300.
@@ -67,7 +73,14 @@ class AppAccessProps:
         require_match(
             self, "identity_table_name", r"[A-Za-z0-9_.-]{3,255}", "3-255 characters of A-Z a-z 0-9 _ . -"
         )
-        require_prefix(self, "uploads_prefix", "staging_prefix", "answers_prefix")
+        require_prefix(
+            self,
+            "uploads_prefix",
+            "staging_prefix",
+            "answers_prefix",
+            "features_prefix",
+            "classifiers_prefix",
+        )
         if self.uploads_prefix.startswith(self.staging_prefix) or self.staging_prefix.startswith(
             self.uploads_prefix
         ):

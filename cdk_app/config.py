@@ -402,6 +402,8 @@ class PipelineConfig:
             uploads_prefix=self.uploads_prefix,
             staging_prefix=self.staging_prefix,
             answers_prefix=self.answers_prefix,
+            features_prefix=self.features_prefix,
+            classifiers_prefix=self.classifiers_prefix,
             max_object_bytes=self.max_object_bytes,
             upload_grant_seconds=self.upload_grant_seconds,
             uploads_per_identity=self.uploads_per_identity,

@@ -13,7 +13,13 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_app._util import BASIC_EXECUTION_ROLE, acknowledge, log_retention, stack_singletons
+from cdk_app._util import (
+    BASIC_EXECUTION_ROLE,
+    acknowledge,
+    dead_letter_queue,
+    log_retention,
+    stack_singletons,
+)
 from cdk_app.ingest_props import IngestProps, powertools_layer_arn
 from cdk_app.shared import REPO_ROOT
 from lambdas.ingest import config as ingest_env
@@ -21,7 +27,9 @@ from lambdas.ingest import config as ingest_env
 HANDLER = "lambdas.ingest.handler.handler"
 #: Glob rules (applied in order, later wins) selecting the Lambda's files from the repository root:
 #: all of lambdas/ and the whole Spark-free core of spark_app (``spark_app/__init__.py`` imports
-#: nothing), without caches or hidden files. tests/cdk builds this asset and imports the handler from it.
+#: nothing), and the whole store package (its object I/O and record writers use boto3 only; its Spark
+#: modules import pyspark inside their functions, which no Lambda calls), without caches or hidden files.
+#: tests/cdk builds this asset and imports each handler from it.
 LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "*",
     ".*",
@@ -31,6 +39,8 @@ LAMBDA_ASSET_EXCLUDE: tuple[str, ...] = (
     "!spark_app/__init__.py",
     "!spark_app/core",
     "!spark_app/core/**",
+    "!spark_app/store",
+    "!spark_app/store/**",
     "**/__pycache__",
     "**/*.pyc",
     "**/.*",
@@ -104,15 +114,9 @@ class Ingest(Construct):
         stack = Stack.of(self)
         timeout = Duration.seconds(props.ingest_timeout_seconds)
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=props.dead_letter_queue_name,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.dead_letter_queue = dead_letter_queue(
+            self, props.dead_letter_queue_name, "the upload notifications"
         )
-        acknowledge(self.dead_letter_queue, {"AwsSolutions-SQS3": "This queue is the dead-letter queue."})
         self.queue = sqs.Queue(
             self,
             "UploadQueue",

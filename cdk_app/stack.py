@@ -92,6 +92,7 @@ class PipelineStack(Stack):
             props.app_access,
             ingestion=self.storage.ingestion,
             results=self.storage.results,
+            artifacts=self.storage.artifacts,
         )
         self.erasure = Erasure(
             self,

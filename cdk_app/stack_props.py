@@ -118,6 +118,7 @@ class PipelineProps:
                 "processing": p.features_prefix,
                 "orchestration": o.features_prefix,
                 "refit": r.features_prefix,
+                "app_access": app.features_prefix,
             },
             "pca_models_prefix": {
                 "processing": p.pca_models_prefix,
@@ -130,6 +131,7 @@ class PipelineProps:
                 "orchestration": o.classifiers_prefix,
                 "refit": r.classifiers_prefix,
                 "answer": n.classifiers_prefix,
+                "app_access": app.classifiers_prefix,
             },
             "code_prefix": {"artifacts": a.code_prefix, "processing": p.code_prefix},
             "models_prefix": {"artifacts": a.models_prefix, "processing": p.models_prefix},

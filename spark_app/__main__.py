@@ -11,5 +11,20 @@ if not __package__:  # run as a file by spark-submit: make the package importabl
 
 from spark_app.cli import main
 
+
+def run() -> int:
+    """``main()``, or one line when this Python lacks the project's packages (e.g. spark-submit's
+    default ``python3`` instead of the venv's)."""
+    try:
+        return main()
+    except ModuleNotFoundError as exc:
+        print(
+            f"spark_app: error: {exc}: run it with the project's Python (.venv/bin/python -m spark_app, "
+            "or PYSPARK_PYTHON=.venv/bin/python for spark-submit)",
+            file=sys.stderr,
+        )
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -25,6 +25,20 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def sample_store(spark, tmp_path_factory: pytest.TempPathFactory):
+    """A store holding the bundled sample (``data/sample``, 80 photos) as batch ``seed``, no basis yet:
+    ``make demo``'s first job. Shared by the whole run: copy it before writing to it.
+    Returns ``(store path, run summary)``."""
+    from spark_app.job.config import RunConfig
+    from spark_app.job.run import run
+    from tests.helpers.images import BUNDLED_SAMPLE
+
+    store = tmp_path_factory.mktemp("sample-store")
+    summary = run(RunConfig(input=str(BUNDLED_SAMPLE), output=str(store), batch_id="seed"), spark)
+    return store, summary
+
+
 @pytest.fixture
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
     """A moto server with buckets ``ingest`` and ``results``; storage uses it (yields a client)."""

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from lambdas.ingest.config import ConfigError, normalise_prefix
 from spark_app.core.defaults import MAX_FILE_BYTES
 
-#: The HTTP API's routes (``routeKey`` in the event): ask for an upload grant, then commit the upload.
+#: The HTTP API's routes (``routeKey`` in the event): ask for an upload grant, commit the upload, then
+#: confirm or correct the label of its answer; and erase everything of the caller.
 ROUTE_REQUEST_UPLOAD = "POST /photos"
 ROUTE_COMMIT_UPLOAD = "POST /photos/{photo_id}/commit"
+ROUTE_CORRECT_PHOTO = "POST /photos/{photo_id}/correction"
 #: Erase everything of the calling identity (``erasure.py``).
 ROUTE_ERASE_ME = "DELETE /me"
-ROUTES: tuple[str, ...] = (ROUTE_REQUEST_UPLOAD, ROUTE_COMMIT_UPLOAD, ROUTE_ERASE_ME)
+ROUTES: tuple[str, ...] = (ROUTE_REQUEST_UPLOAD, ROUTE_COMMIT_UPLOAD, ROUTE_CORRECT_PHOTO, ROUTE_ERASE_ME)
 
 ENV_INGESTION_BUCKET = "INGESTION_BUCKET"
 ENV_STAGING_PREFIX = "STAGING_PREFIX"
@@ -31,6 +33,10 @@ ENV_GRANT_SECONDS = "UPLOAD_GRANT_SECONDS"
 ENV_UPLOADS_PER_WINDOW = "UPLOADS_PER_WINDOW"
 ENV_QUOTA_WINDOW_SECONDS = "QUOTA_WINDOW_SECONDS"
 ENV_COMMIT_RECORD_SECONDS = "COMMIT_RECORD_SECONDS"
+#: The feature store (``s3://<results>/features-store``): corrections go to ``<store>/corrections/``.
+ENV_FEATURE_STORE = "FEATURE_STORE"
+#: The classifier registry (``s3://<artifacts>/classifiers``): its promoted version names the known classes.
+ENV_CLASSIFIER_DIR = "CLASSIFIER_DIR"
 #: The erasure state machine ``DELETE /me`` starts (cdk_app/erasure.py sets it).
 ENV_ERASURE_STATE_MACHINE_ARN = "ERASURE_STATE_MACHINE_ARN"
 #: Read by AWS Lambda Powertools itself (service name and log level of the Logger).
@@ -64,6 +70,8 @@ class AppApiConfig:
     uploads_per_window: int = DEFAULT_UPLOADS_PER_WINDOW
     quota_window_seconds: int = DEFAULT_QUOTA_WINDOW_SECONDS
     commit_record_seconds: int = DEFAULT_COMMIT_RECORD_SECONDS
+    feature_store: str | None = None  # None: the correction route answers 503
+    classifier_dir: str | None = None
     erasure_state_machine_arn: str | None = None  # None: DELETE /me answers 503
 
 
@@ -99,11 +107,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppApiConfig:
         )
         if env.get(name, "").strip()
     }
+    uris = {
+        field: env[name].strip().rstrip("/")
+        for field, name in (("feature_store", ENV_FEATURE_STORE), ("classifier_dir", ENV_CLASSIFIER_DIR))
+        if env.get(name, "").strip()
+    }
     return AppApiConfig(
         ingestion_bucket=env[ENV_INGESTION_BUCKET].strip(),
         results_bucket=env[ENV_RESULTS_BUCKET].strip(),
         identity_table=env[ENV_IDENTITY_TABLE].strip(),
         **prefixes,
         **numbers,
+        **uris,
         erasure_state_machine_arn=env.get(ENV_ERASURE_STATE_MACHINE_ARN, "").strip() or None,
     )

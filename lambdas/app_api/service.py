@@ -1,9 +1,10 @@
-"""The two routes and the dispatch: each route validates with pure functions, then calls the edges.
+"""The routes and the dispatch: each route validates with pure functions, then calls the edges.
 
 ``POST /photos`` grants one upload: a server-made photo id and a presigned POST for exactly its staged
 key, content type and size range, after the identity's quota. ``POST /photos/{photo_id}/commit`` checks
 the staged object by content (type, header, pixel count) and copies it where the pipeline ingests it,
 once; the staged object is deleted whether the commit is accepted or refused.
+``POST /photos/{photo_id}/correction`` is in ``corrections.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 from lambdas.app_api import aws, store
 from lambdas.app_api.aws import AwsClients
-from lambdas.app_api.config import ROUTE_COMMIT_UPLOAD, ROUTE_ERASE_ME, ROUTE_REQUEST_UPLOAD, AppApiConfig
+from lambdas.app_api.config import (
+    ROUTE_COMMIT_UPLOAD,
+    ROUTE_CORRECT_PHOTO,
+    ROUTE_ERASE_ME,
+    ROUTE_REQUEST_UPLOAD,
+    AppApiConfig,
+)
+from lambdas.app_api.corrections import correct_photo
 from lambdas.app_api.erasure import erase_me
 from lambdas.app_api.http import (
     ApiError,
@@ -153,6 +161,7 @@ def _answer_place(config: AppApiConfig, keys: PhotoKeys) -> dict[str, str]:
 ROUTES: Mapping[str, Route] = {
     ROUTE_REQUEST_UPLOAD: request_upload,
     ROUTE_COMMIT_UPLOAD: commit_upload,
+    ROUTE_CORRECT_PHOTO: correct_photo,  # lambdas/app_api/corrections.py
     ROUTE_ERASE_ME: erase_me,  # lambdas/app_api/erasure.py
 }
 

@@ -85,6 +85,18 @@ def record_commit(
     return True
 
 
+def was_committed(dynamodb: Any, table: str, identity_id: str, photo_id: str) -> bool:
+    """True while the record of the photo's commit is kept (``commit_record_seconds`` after it)."""
+    response = dynamodb.get_item(
+        TableName=table,
+        Key=_key(identity_id, f"{PHOTO_ITEM}{photo_id}"),
+        ProjectionExpression="#sk",
+        ExpressionAttributeNames={"#sk": SORT_KEY},
+        ConsistentRead=True,
+    )
+    return "Item" in response
+
+
 def forget_commit(dynamodb: Any, table: str, identity_id: str, photo_id: str) -> None:
     """Remove a commit record (the copy failed: the same grant may commit again)."""
     dynamodb.delete_item(TableName=table, Key=_key(identity_id, f"{PHOTO_ITEM}{photo_id}"))

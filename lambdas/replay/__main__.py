@@ -10,7 +10,6 @@ The state machine comes from ``--state-machine-arn``, else ``$FRUITS_STATE_MACHI
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lambdas.ingest.executions import FAILED_STATUSES, batch_statuses, decide, execution_arn
+from spark_app.core.arguments import OneLineParser
 
 ENV_STATE_MACHINE_ARN = "FRUITS_STATE_MACHINE_ARN"
 STACK_NAME = "FruitsPipeline"
@@ -91,15 +91,24 @@ def replay(stepfunctions: Any, machine: str, batch_id: str) -> tuple[str | None,
     return decision.start, decision.reason
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lambdas.replay", description=__doc__.splitlines()[0])
-    parser.add_argument("--state-machine-arn", help=f"default: ${ENV_STATE_MACHINE_ARN} or the stack output")
+def build_parser() -> OneLineParser:
+    """The tool's arguments."""
+    parser = OneLineParser(prog="python -m lambdas.replay", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--state-machine-arn",
+        help=f"the pipeline's state machine (default: ${ENV_STATE_MACHINE_ARN}, "
+        f"else the {STACK_NAME} stack's {STACK_OUTPUT} output)",
+    )
     parser.add_argument("--region", help="AWS region (default: your AWS configuration's)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list failed batches that can be replayed")
     run = commands.add_parser("run", help="replay one failed batch")
-    run.add_argument("batch_id")
-    args = parser.parse_args(argv)
+    run.add_argument("batch_id", help="the batch to replay (its first execution's name)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError

@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from spark_app.core.arguments import closest
+
 #: Command -> (module whose ``main(argv)`` runs it, one-line purpose).
 COMMANDS = {
     "pca": ("spark_app.cli.pca", "fit a PCA basis over the store, promote it, back-fill every batch onto it"),
@@ -36,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in COMMANDS:
         module, _ = COMMANDS[args[0]]
         return importlib.import_module(module).main(args[1:])
+    if args and not args[0].startswith("-"):
+        print(
+            f"spark_app: error: unknown command '{args[0]}'{closest(args[0], COMMANDS)}; the commands are "
+            f"{', '.join(COMMANDS)}, and the feature job takes options only (see spark_app --help)",
+            file=sys.stderr,
+        )
+        return 2
     from spark_app.cli.job import main as job_main
 
     return job_main(args, epilog=commands_epilog())

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 from spark_app.cli.common import (
     EXIT_OK,
+    OneLineParser,
     add_runtime_options,
     add_store_option,
+    check_store,
     positive_int,
     run_command,
     spark_session,
@@ -79,7 +81,7 @@ def _folds(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,promote}")
 
     train = commands.add_parser(
@@ -155,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--gate",
         action="store_true",
-        help="promote only a version the promotion gate passed, against the version promoted now",
+        help="promote only a version the promotion gate passed, against the version promoted now "
+        "(default off)",
     )
     return parser
 
@@ -218,7 +221,10 @@ def gate_line(verdict: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("train",):
+        check_store(parser, args.store)
     return run_command(PROG, lambda: _run(args))
 
 

@@ -11,14 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from spark_app.core.arguments import OneLineParser, positive_int
 from spark_app.core.heads import ModelMismatch
 from spark_app.core.model import ModelError
+from spark_app.core.uris import is_s3_uri, local_path
 from spark_app.job.inputs import InputError
 from spark_app.models.registry import RegistryError
 from spark_app.store.catalog import CatalogError
 from spark_app.store.objects import DEFAULT_REGION_ENV, ENDPOINT_ENV, REGION_ENV, StorageError, use_region
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+__all__ = ["OneLineParser", "positive_int"]  # re-exported: every command's parser and its integer type
 
 
 class UserError(ValueError):
@@ -37,17 +40,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def fraction(text: str) -> float:
     """argparse type: a number in (0, 1]."""
     try:
@@ -57,6 +49,16 @@ def fraction(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+def check_store(parser: argparse.ArgumentParser, store: str) -> None:
+    """Fail before Spark starts on a local store that is missing or has no features yet."""
+    if is_s3_uri(store):
+        return
+    if not local_path(store).is_dir():
+        parser.error(f"--store folder not found: {store}")
+    if not (local_path(store) / "features").is_dir():
+        parser.error(f"--store {store} has no features/ yet: run the feature job with --output {store} first")
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

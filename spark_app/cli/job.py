@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from spark_app.cli.common import (
     EXIT_OK,
+    OneLineParser,
     add_runtime_options,
     fraction,
     positive_int,
@@ -35,7 +36,7 @@ PROG = "spark_app"
 
 def build_parser(epilog: str = "") -> argparse.ArgumentParser:
     """The feature job's arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Extract MobileNetV2 features of a batch of images, project them on the promoted PCA "
         "basis, predict the fruit with the promoted classifier, write Parquet and one answer per image.",
@@ -52,10 +53,12 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     """What to read, where to write, the batch's name, the answers and the catalog."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--input", help="folder or s3://bucket/prefix to read recursively (label: parent folder)"
+        "--input",
+        help="folder or s3://bucket/prefix to read recursively (label: parent folder); this or --manifest",
     )
     source.add_argument(
-        "--manifest", help="manifest (JSON Lines of {uri, label, size, etag}) listing the objects"
+        "--manifest",
+        help="manifest (JSON Lines of {uri, label, size, etag}) listing the objects; this or --input",
     )
     parser.add_argument(
         "--output", required=True, help="the store: folder or s3:// prefix of features/ errors/ runs/"
@@ -63,9 +66,12 @@ def _add_io_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-id", help="partition name; re-running a batch replaces it (default: derived)"
     )
-    parser.add_argument("--answers", help="write one JSON answer per input under this folder or s3:// prefix")
     parser.add_argument(
-        "--glue-database", help="register the batch's partitions in this Glue database (s3:// output only)"
+        "--answers", help="write one JSON answer per input under this folder or s3:// prefix (default: none)"
+    )
+    parser.add_argument(
+        "--glue-database",
+        help="register the batch's partitions in this Glue database (s3:// output only; default: none)",
     )
 
 

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 from spark_app.cli.common import (
     EXIT_OK,
+    OneLineParser,
     add_runtime_options,
     add_store_option,
+    check_store,
     fraction,
     positive_int,
     run_command,
@@ -32,7 +34,7 @@ PROG = "spark_app pca"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{fit,promote,backfill}")
 
     fit = commands.add_parser(
@@ -66,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         "checked against the native sums",
     )
     fit.add_argument("--promote", action="store_true", help="also promote the new version (default off)")
-    fit.add_argument("--report", help="also write the variance curve and a 2-D scatter (PNG) to this folder")
+    fit.add_argument(
+        "--report",
+        help="also write the variance curve and a 2-D scatter (PNG) to this folder (default: none)",
+    )
     add_runtime_options(fit)
 
     add_promote_command(commands, "--pca-model-dir")
@@ -81,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("fit", "backfill"):
+        check_store(parser, args.store)
     return run_command(PROG, lambda: _run(args))
 
 

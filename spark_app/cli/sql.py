@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 from spark_app.cli.common import (
     EXIT_OK,
+    OneLineParser,
     UserError,
     add_runtime_options,
     add_store_option,
+    check_store,
     run_command,
     spark_session,
 )
-from spark_app.core.uris import is_s3_uri, local_path
 from spark_app.store.queries import EXAMPLES
 
 PROG = "spark_app sql"
@@ -24,7 +25,7 @@ class QueryError(UserError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Run SQL over the views 'features' and 'errors' of a store "
         "(every batch; batch_id is a column).",
@@ -40,8 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not is_s3_uri(args.store) and not local_path(args.store).is_dir():
-        parser.error(f"--store folder not found: {args.store}")
+    check_store(parser, args.store)
     return run_command(PROG, lambda: _run(args))
 
 

@@ -1,7 +1,9 @@
 """One small JSON answer per upload, which the app fetches by the upload's key.
 
 ``<answers root>/<upload key>.json`` (e.g. ``s3://<results>/answers/uploads/<id>/<photo>.jpg.json``): the
-predicted label (or ``unknown``), its confidence, the top 3, the versions that produced it, or the error
+``predicted_label`` (or ``unknown``; the same word as the Parquet column, while ``label`` always means an
+image's ground-truth class), its confidence, the top 3 (``label``/``confidence`` pairs, as Parquet's
+``top3_labels``/``top3_confidences``), the versions that produced it, or the error
 reason for a file that could not be read or decoded. Nothing from the photo itself (no EXIF, no pixels)
 goes in. The batch job and the answer Lambda build it with these functions, so both write the same
 document.
@@ -53,7 +55,7 @@ def prediction_answer(row: Mapping[str, Any], batch_id: str | None) -> dict[str,
     ]
     return {
         "status": OK if predicted is not None else NO_CLASSIFIER,
-        "label": predicted,
+        "predicted_label": predicted,
         "confidence": None if row.get("confidence") is None else round(float(row["confidence"]), 4),
         "top3": top3,
         "image_id": row.get("image_id"),
@@ -68,7 +70,7 @@ def error_answer(row: Mapping[str, Any], batch_id: str | None) -> dict[str, Any]
     """The answer for a file that could not be read or decoded."""
     return {
         "status": ERROR,
-        "label": None,
+        "predicted_label": None,
         "error_stage": row.get("error_stage"),
         "error": row.get("error"),
         "batch_id": batch_id,

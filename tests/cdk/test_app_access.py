@@ -71,6 +71,7 @@ def test_route_keys_become_execute_api_paths() -> None:
     assert [route_resource(key) for key in app_env.ROUTES] == [
         ("POST", "/photos"),
         ("POST", "/photos/*/commit"),
+        ("POST", "/photos/*/correction"),
     ]
 
 
@@ -84,6 +85,8 @@ def custom():
         uploads_prefix="in/",
         staging_prefix="staged/",
         answers_prefix="replies/",
+        features_prefix="store/",
+        classifiers_prefix="heads/",
         max_object_bytes=1000,
         upload_grant_seconds=60,
         uploads_per_identity=7,
@@ -94,7 +97,9 @@ def custom():
     )
 
     def build(stack):
-        buckets = {name: s3.Bucket(stack, name.capitalize()) for name in ("ingestion", "results")}
+        buckets = {
+            name: s3.Bucket(stack, name.capitalize()) for name in ("ingestion", "results", "artifacts")
+        }
         return AppAccess(stack, "AppAccess", props, **buckets)
 
     return probe(build)
@@ -145,7 +150,7 @@ def test_each_app_role_trusts_only_this_pool_and_its_kind_of_identity(custom, ro
     assert custom.properties(getattr(custom.construct, role))["MaxSessionDuration"] == 3600
 
 
-def test_the_app_may_call_the_two_routes_and_read_its_own_answers_only(custom) -> None:
+def test_the_app_may_call_the_three_routes_and_read_its_own_answers_only(custom) -> None:
     app = custom.construct
     guest, signed_in = _statements(custom, app.guest_role), _statements(custom, app.signed_in_role)
     assert guest == signed_in and set(guest) == {"CallAppRoutes", "ReadOwnAnswers", "ListOwnAnswers"}
@@ -153,6 +158,7 @@ def test_the_app_may_call_the_two_routes_and_read_its_own_answers_only(custom) -
     assert sorted(resolve_join(r) for r in guest["CallAppRoutes"]["Resource"]) == [
         f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos",
         f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos/*/commit",
+        f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos/*/correction",
     ]
     own = f"replies/in/${{{COGNITO}:sub}}/*"
     assert guest["ReadOwnAnswers"]["Action"] == "s3:GetObject"
@@ -187,7 +193,56 @@ def test_the_lambda_signs_checks_and_commits_under_its_prefixes_only(custom) -> 
         "FindStagedUploads",
         "CommitUploads",
         "CountUploadsAndCommits",
+        *CORRECTION_SIDS,
     }
+
+
+CORRECTION_SIDS = (
+    "ReadAnswersToCorrect",
+    "FindAnswersToCorrect",
+    "ReadKnownClasses",
+    "FindCommittedPhotos",
+    "WriteCorrections",
+)
+
+
+def test_the_lambda_reads_answers_and_classes_and_writes_only_corrections(custom) -> None:
+    s = _statements(custom, custom.construct.function_role)
+    app, stack = custom.construct, custom.stack
+    results, artifacts = (
+        stack.get_logical_id(stack.node.find_child(name).node.default_child)
+        for name in ("Results", "Artifacts")
+    )
+    granted = {
+        sid: (sorted(as_list(s[sid]["Action"])), sorted(resolve_join(r) for r in as_list(s[sid]["Resource"])))
+        for sid in CORRECTION_SIDS
+    }
+    table = custom.stack.get_logical_id(app.identity_table.node.default_child)
+    assert granted == {
+        "ReadAnswersToCorrect": (["s3:GetObject"], [f"${{{results}.Arn}}/replies/in/*"]),
+        "FindAnswersToCorrect": (["s3:ListBucket"], [f"${{{results}.Arn}}"]),
+        "ReadKnownClasses": (
+            ["s3:GetObject"],
+            [f"${{{artifacts}.Arn}}/heads/*/version.json", f"${{{artifacts}.Arn}}/heads/LATEST"],
+        ),
+        "FindCommittedPhotos": (["dynamodb:GetItem"], [f"${{{table}.Arn}}"]),
+        "WriteCorrections": (["s3:PutObject"], [f"${{{results}.Arn}}/store/corrections/*"]),
+    }
+    assert s["FindAnswersToCorrect"]["Condition"] == {"StringLike": {"s3:prefix": ["replies/in/*"]}}
+    # No delete, no read of corrections, features or models, no write of answers.
+    assert {a for st in s.values() for a in as_list(st["Action"])} == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+    }
+    assert resolve_join(s["CheckStagedUploads"]["Resource"]).endswith("/staged/*")  # the only delete
 
 
 def test_the_lambda_gets_its_settings_from_the_props(custom) -> None:
@@ -214,7 +269,11 @@ def test_the_lambda_gets_its_settings_from_the_props(custom) -> None:
         app_env.ENV_INGESTION_BUCKET,
         app_env.ENV_RESULTS_BUCKET,
         app_env.ENV_IDENTITY_TABLE,
+        app_env.ENV_FEATURE_STORE,
+        app_env.ENV_CLASSIFIER_DIR,
     }
+    assert resolve_join(env[app_env.ENV_FEATURE_STORE]).endswith("}/store")
+    assert resolve_join(env[app_env.ENV_CLASSIFIER_DIR]).endswith("}/heads")
 
 
 def test_routes_need_sigv4_and_the_stage_throttles_the_total(custom) -> None:

@@ -59,16 +59,4 @@ def test_cdk_synth_refuses_a_region_outside_the_eu(tmp_path: Path) -> None:
     assert "'us-east-1' is not an EU region" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("option", "message"),
-    [
-        ("regoin=eu-west-1", "unknown context key 'regoin' (did you mean 'region'?)"),
-        ("no_such_key=1", "unknown context key 'no_such_key' (no setting has a similar name)"),
-    ],
-)
-def test_cdk_synth_refuses_an_unknown_context_key(tmp_path: Path, option: str, message: str) -> None:
-    result = _cdk("-c", option, outdir=tmp_path / "cdk.out")
-    assert result.returncode != 0
-    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Configuration error:")]
-    assert message in line
-    assert not (tmp_path / "cdk.out" / "FruitsPipeline.template.json").exists()
+# An unknown or misspelled context key: tests/cli/test_failures.py (the table of every command's failures).

@@ -52,13 +52,15 @@ def asset_dir(synth, function) -> Path:
 
 
 @pytest.mark.parametrize("function", ["ingest", "app_api"])
-def test_each_asset_ships_lambdas_and_the_whole_core(synth, function: str) -> None:
+def test_each_asset_ships_lambdas_and_the_whole_core_and_store(synth, function: str) -> None:
     asset = asset_dir(synth, _function(synth, function))
     files = sorted(p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file())
-    core = sorted(
-        p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "spark_app" / "core").glob("*.py")
-    )
-    assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *core]
+    packages = [
+        p.relative_to(REPO_ROOT).as_posix()
+        for package in ("core", "store")
+        for p in sorted((REPO_ROOT / "spark_app" / package).glob("*.py"))
+    ]
+    assert [f for f in files if f.startswith("spark_app/")] == ["spark_app/__init__.py", *packages]
     assert f"lambdas/{function}/handler.py" in files
     assert all(f.startswith(("lambdas/", "spark_app/")) for f in files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/." in f]

@@ -82,6 +82,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
             spark_logs_to_files=True,
             app_uploads=app_photos(APP_PHOTOS),
             app_abuse=True,
+            app_corrections=True,
             erase_app_identity=True,
         )
     return Evaluated(flow, read_calls(log))
@@ -113,7 +114,7 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
         for c in evaluated.calls
         if c["operation"] == "PutObject" and c["params"].get("Key", "").startswith(spec.config.answers_prefix)
     )
-    # (+1: identity A's photo sent again after its erasure, answered as usual.)
+    # (+1: identity B's photo sent again after its erasure, answered as usual.)
     assert answers == {ANSWER: APP_PHOTOS + 1, JOB: PHOTOS + 2 + APP_PHOTOS}
     assert {
         k for p, k in ((c["principal"], c["params"].get("Key", "")) for c in evaluated.calls) if p == ANSWER
@@ -138,7 +139,7 @@ def test_the_recording_covers_the_job_and_the_lambda(evaluated: Evaluated) -> No
 @pytest.mark.spark
 @pytest.mark.slow
 def test_the_recording_covers_the_erasure(evaluated: Evaluated) -> None:
-    """Identity A's erasure (DELETE /me -> the API starts the state machine -> one pass with its own role):
+    """Identity B's erasure (DELETE /me -> the API starts the state machine -> one pass with its own role):
     every call it made is among the recorded requests the next test evaluates."""
     flow = evaluated.flow
     assert flow.erasure is not None and flow.erasure.receipt["status"] == "done"
@@ -331,6 +332,52 @@ def test_the_recording_covers_the_app_and_its_api(evaluated: Evaluated) -> None:
     served = app_requests.served_requests(evaluated.flow)
     assert {r.principal for r in served} == {f"{APP}{i.identity_id}" for i in app.identities}
     assert len(app_requests.recorded_forms(evaluated.flow)) >= APP_PHOTOS
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_corrects_its_own_photo_b_cannot_and_only_the_api_writes_corrections(evaluated: Evaluated) -> None:
+    """The correction route: each request invoked by its sender's identity (execute-api, evaluated with the
+    policy variable substituted), B's request on A's photo refused by the handler (it looks under B's own
+    id), and the one correction written by the API role under A's id; no other principal writes there."""
+    flow, calls = evaluated.flow, evaluated.calls
+    a, b = flow.app.identities[:2]
+    photo = a.grants[0].photo_id
+    # No classifier is promoted in this flow: A's true class goes in as a new-class proposal.
+    assert [(c.case, c.sender, c.owner, c.status, c.code) for c in flow.app.corrections] == [
+        ("A corrects its own photo", "A", "A", 201, "new_class"),
+        ("B corrects A's photo", "B", "A", 404, "not_found"),
+        ("an unknown label", "A", "A", 422, "invalid_label"),
+    ]
+    served = [r for r in app_requests.served_requests(flow) if r.resource.endswith(f"/{photo}/correction")]
+    assert [r.principal for r in served] == [
+        f"{APP}{a.identity_id}",
+        f"{APP}{b.identity_id}",
+        f"{APP}{a.identity_id}",
+    ]
+    corrections = f"{flow.spec.config.features_prefix}corrections/"
+    written = [
+        (c["principal"], c["params"]["Key"])
+        for c in calls
+        if c["operation"] == "PutObject" and c["params"].get("Key", "").startswith(corrections)
+    ]
+    assert written == [(APP_API, f"{corrections}{a.identity_id}/{photo}.json")]
+    api_reads = {
+        c["params"]["Key"] for c in calls if c["principal"] == APP_API and c["operation"] == "GetObject"
+    }
+    assert (
+        f"{flow.spec.config.answers_prefix}{flow.spec.config.uploads_prefix}{a.identity_id}/{photo}.jpg.json"
+        in api_reads
+    )
+    assert f"{flow.spec.config.classifiers_prefix}LATEST" in api_reads
+    ids = {d.request.source.split(" ")[0] for d in evaluated.app_decisions + evaluated.app_negative_decisions}
+    assert {
+        "a-calls-correction-route",
+        "api-role-writes-the-correction",
+        "a-cannot-write-own-correction-directly",
+        "b-cannot-write-a-correction-of-a",
+        "api-role-cannot-write-features",
+    } <= ids
 
 
 @pytest.mark.spark

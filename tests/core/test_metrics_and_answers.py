@@ -63,14 +63,14 @@ def test_answer_keys_and_documents() -> None:
         },
         "batch-1",
     )
-    assert ok["status"] == "ok" and ok["label"] == "Kiwi" and ok["confidence"] == 0.9123
+    assert ok["status"] == "ok" and ok["predicted_label"] == "Kiwi" and ok["confidence"] == 0.9123
     assert ok["top3"][1] == {"label": "Lemon", "confidence": 0.05}
     pending = prediction_answer({"predicted_label": None, "image_id": "abc"}, "batch-1")
-    assert pending["status"] == "no_classifier" and pending["label"] is None
+    assert pending["status"] == "no_classifier" and pending["predicted_label"] is None
     bad = error_answer({"error_stage": "decode", "error": "truncated", "model_version": "m"}, "batch-1")
     assert bad == {
         "status": "error",
-        "label": None,
+        "predicted_label": None,
         "error_stage": "decode",
         "error": "truncated",
         "batch_id": "batch-1",

@@ -152,15 +152,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
 
 
-#: Two emulated Lambdas (the answer relay's thread, the app API's calls) share one process environment and
-#: some variable names (UPLOADS_PREFIX): each sets its own only while it holds this lock.
-ENVIRON_LOCK = threading.Lock()
+#: Held while an emulated Lambda runs with its environment set: the Lambdas of the flow share this
+#: process's environment (their variables overlap, e.g. UPLOADS_PREFIX), and one's restore must not undo
+#: another's settings (the answer Lambda's cold start runs in the relay's thread).
+ENVIRON_LOCK = threading.RLock()
 
 
 @contextmanager
 def environ_set(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these variables only, and restore them (not the whole environment: other threads run), under
-    :data:`ENVIRON_LOCK`."""
+    """Set these variables only, under :data:`ENVIRON_LOCK`, and restore them afterwards."""
     with ENVIRON_LOCK:
         saved = {name: os.environ.get(name) for name in values}
         os.environ.update(values)

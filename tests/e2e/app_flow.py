@@ -7,6 +7,10 @@ upload grants, POST their photos to moto's S3 with the presigned form and commit
 real handler behind :mod:`tests.e2e.api_gateway`. The committed photos are ordinary uploads for the rest
 of the flow (S3 -> SQS -> ingest Lambda -> Spark); once the batches ran, each client polls its answers.
 
+With ``corrections`` identity A then confirms or corrects the label of its first photo through the API
+(the photo's true class; a new-class proposal while no classifier is promoted), and what the
+correction route must refuse is sent too (B correcting A's photo, an unknown label).
+
 With ``abuse`` the flow also sends what must be refused (HEIC, an oversize declaration, text named
 .jpg, a decompression bomb, a reused grant, a commit with nothing uploaded) and checks each got its 4xx
 and left nothing in the bucket. What moto cannot show: it does not enforce POST policies (size, type,
@@ -41,10 +45,11 @@ IDENTITY_NAMES = ("A", "B")
 
 @dataclass(frozen=True)
 class AppPhoto:
-    """A photo on a phone: a file name (gives the content type) and its bytes."""
+    """A photo on a phone: a file name (gives the content type), its bytes and what it truly shows."""
 
     name: str
     body: bytes
+    truth: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -56,7 +61,7 @@ def app_photos(count: int, test_dir: Path = TEST_DIR) -> list[AppPhoto]:
     flow's own unlabelled uploads)."""
     folders = sorted(p for p in test_dir.iterdir() if p.is_dir())
     picked = [sorted(folder.glob("*.jpg"))[1] for folder in folders][:count]
-    return [AppPhoto(f"{p.parent.name}-{p.name}", p.read_bytes()) for p in picked]
+    return [AppPhoto(f"{p.parent.name}-{p.name}", p.read_bytes(), p.parent.name) for p in picked]
 
 
 # ------------------------------------------------------------------------------- the stack's app side
@@ -122,13 +127,32 @@ class AbuseCase:
     left_behind: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class CorrectionCase:
+    """One request of the correction route: who sent it for whose photo, what it got back."""
+
+    case: str
+    sender: str  # the identity's name (A, B)
+    owner: str  # the photo's identity's name
+    photo_id: str
+    label: str
+    expected: int
+    status: int
+    reply: dict[str, Any]  # the stored correction (201) or {"error", "message"}
+
+    @property
+    def code(self) -> str:
+        return str(self.reply.get("kind") or self.reply.get("error"))
+
+
 @dataclass
 class AppIdentity:
-    """One app install: its identity, its grants, the answers it read."""
+    """One app install: its identity, its grants (and the photos sent with them), the answers it read."""
 
     name: str
     client: AppClient
     grants: list[Grant] = field(default_factory=list)
+    photos: list[AppPhoto] = field(default_factory=list)
     answers: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -148,6 +172,8 @@ class AppFlowResult:
     uploads_prefix: str
     #: Objects left under the staging prefix at the end (every commit, accepted or not, deletes its own).
     staged_left: list[str] = field(default_factory=list)
+    #: Requests of the correction route (the first is identity A's own correction).
+    corrections: list[CorrectionCase] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------- the flow
@@ -178,6 +204,7 @@ class AppFlow:
         )
         self.forms: list[PostedForm] = []
         self.abuse: list[AbuseCase] = []
+        self.corrections: list[CorrectionCase] = []
         self.identities = [self._install(name) for name in IDENTITY_NAMES]
 
     def _create_pool(self, cognito: Any) -> str:
@@ -209,11 +236,12 @@ class AppFlow:
         return AppIdentity(name=name, client=transport.client)
 
     def _invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """The API Lambda with the environment the stack gives it."""
+        """The API Lambda with the environment the stack gives it (set and restored under the lock the
+        answer relay's thread takes too: restoring the whole environment here could undo its settings)."""
         from lambdas.app_api.handler import handler
         from tests.e2e.answer_flow import environ_set
 
-        with environ_set(self.app.function_environment):  # not while the answer relay sets its own
+        with environ_set(self.app.function_environment):
             return handler(event, context)
 
     # -- sending -----------------------------------------------------------------------------
@@ -229,6 +257,7 @@ class AppFlow:
             grant = self._post(identity, photo.body, photo.content_type)
             identity.client.commit(grant)
             identity.grants.append(grant)
+            identity.photos.append(photo)
             if on_uploaded is not None:
                 on_uploaded(_upload_key(grant))
             uris.append(f"s3://{self.bucket}/{_upload_key(grant)}")
@@ -277,6 +306,42 @@ class AppFlow:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
+    # -- corrections -------------------------------------------------------------------------
+
+    def correct(self) -> None:
+        """A confirms or corrects its first photo's label (its true class), then what must be refused.
+
+        While no classifier is promoted (its answer has no prediction), no class is known yet: the true
+        class is sent as a new-class proposal instead.
+        """
+        a, b = self.identities[:2]
+        grant, photo = a.grants[0], a.photos[0]
+        answered = a.client.answer(grant) or {}
+        label = photo.truth or "Apple"
+        proposal = answered.get("classifier_version") is None
+        self._correction("A corrects its own photo", a, a, grant.photo_id, label, 201, new_class=proposal)
+        self._correction("B corrects A's photo", b, a, grant.photo_id, label, 404)
+        self._correction("an unknown label", a, a, grant.photo_id, f"{label}x", 422)
+
+    def _correction(
+        self,
+        case: str,
+        sender: AppIdentity,
+        owner: AppIdentity,
+        photo_id: str,
+        label: str,
+        expected: int,
+        *,
+        new_class: bool = False,
+    ) -> None:
+        try:
+            status, reply = 201, sender.client.correct(photo_id, label, new_class=new_class)
+        except AppApiError as error:
+            status, reply = error.status, {"error": error.code, "message": error.message}
+        self.corrections.append(
+            CorrectionCase(case, sender.name, owner.name, photo_id, label, expected, status, reply)
+        )
+
     # -- answers -----------------------------------------------------------------------------
 
     def finish(self) -> AppFlowResult:
@@ -292,6 +357,7 @@ class AppFlow:
             forms=list(self.forms),
             uploads_prefix=self.spec.config.uploads_prefix,
             staged_left=[k for k in self._keys() if k.startswith(self.spec.config.staging_prefix)],
+            corrections=list(self.corrections),
         )
 
 
@@ -342,6 +408,11 @@ def app_problems(result: AppFlowResult | None) -> list[str]:
         for case in result.abuse
         if case.left_behind
     ]
+    problems += [
+        f"correction {case.case!r}: got {case.status} {case.code}, expected {case.expected}"
+        for case in result.corrections
+        if case.status != case.expected
+    ]
     return problems
 
 
@@ -358,6 +429,10 @@ def app_summary(result: AppFlowResult | None) -> list[str]:
     for case in result.abuse:
         left = f" (left {len(case.left_behind)} object(s))" if case.left_behind else ""
         lines.append(f"  refused {case.case:<24} {case.status} {case.code}{left}")
+    for case in result.corrections:
+        answered = case.reply.get("answer", {}).get("predicted_label") if case.status == 201 else None
+        what = f"{case.code} {case.label!r}" + (f" (answered {answered!r})" if case.status == 201 else "")
+        lines.append(f"  correction {case.case:<24} {case.status} {what}")
     return lines
 
 
@@ -365,5 +440,5 @@ def _answer_text(answer: dict[str, Any] | None) -> str:
     if answer is None:
         return "pending"
     if answer.get("status") == "ok":
-        return f"{answer['label']} ({answer['confidence']:.2f})"
+        return f"{answer['predicted_label']} ({answer['confidence']:.2f})"
     return str(answer.get("status"))

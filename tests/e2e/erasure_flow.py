@@ -1,10 +1,11 @@
-"""The erasure step of the local flow: identity A asks ``DELETE /me`` through the app API, the erasure
+"""The erasure step of the local flow: identity B asks ``DELETE /me`` through the app API, the erasure
 state machine's pass runs (``spark_app erase`` with the arguments the template gives it), then every
-object of every bucket (all versions), the identity table and every local output are searched for A's
-id, its photos' ids and keys, and their image ids. Then A sends a photo again: it is answered as usual.
+object of every bucket (all versions), the identity table and every local output are searched for B's
+id, its photos' ids and keys, and their image ids. Then B sends a photo again: it is answered as usual.
+(B, not A: A's correction stays for the flow's correction checks, and shows another identity untouched.)
 
 Two local departures from the template's arguments: ``--hold-seconds 0`` (nothing can arrive late here:
-no other process holds A's credentials; the template keeps 3600) and no ``--delete-cognito-identity``
+no other process holds B's credentials; the template keeps 3600) and no ``--delete-cognito-identity``
 (moto has no DeleteIdentities; docs/deploy.md lists it as unproven). Spark's own logs under
 ``<out>/logs`` are reported apart: logs keep keys for their documented retention (docs/gdpr.md).
 """
@@ -27,7 +28,8 @@ from tests.helpers.erasure_scan import Finding, scan_bytes, scan_local, scan_s3
 
 #: The principal the erasure pass records as in tests/conformance (its own role, cdk_app/erasure.py).
 ERASURE_PRINCIPAL = "erasure"
-#: Arguments the local flow changes (see the module's docstring).
+#: The identity erased (the second app install), and arguments the local flow changes (module docstring).
+ERASED = "B"
 LOCAL_HOLD = ("--hold-seconds", "0")
 NOT_IN_MOTO = "--delete-cognito-identity"
 
@@ -90,7 +92,7 @@ def erase_identity(
     out_dir: Path,
     logs_dir: Path | None,
 ) -> ErasureResult:
-    """Erase app identity A through the app, scan everything, then let A send a photo again."""
+    """Erase app identity B through the app, scan everything, then let B send a photo again."""
     from tests.e2e.local_flow import (
         clear_local_copy,
         collect_outputs,
@@ -101,7 +103,7 @@ def erase_identity(
     )
 
     started = time.monotonic()
-    identity = app.identities[0]
+    (identity,) = [i for i in app.identities if i.name == ERASED]
     needles = needles_of(app, identity.identity_id, features)
     arn, props = erasure_machine(spec)
     clients.sfn.create_state_machine(
@@ -127,7 +129,7 @@ def erase_identity(
     in_logs = scan_local(logs, needles) if logs.is_dir() else []
     seconds = time.monotonic() - started
 
-    photo = app_photos(1)[0]  # A's first photo, the same bytes again
+    photo = app_photos(len(app.identities))[app.identities.index(identity)]  # its photo's bytes, again
     grant = identity.client.send_photo(photo.body, photo.content_type)
     key = _upload_key(grant)
     relay.uploaded(key)
@@ -171,10 +173,10 @@ def erasure_summary(result: ErasureResult | None) -> list[str]:
         return []
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.receipt.get("counts", {}).items()) if v)
     return [
-        f"erasure        identity A through DELETE /me: receipt {result.erasure_id} "
+        f"erasure        identity {ERASED} through DELETE /me: receipt {result.erasure_id} "
         f"{result.receipt.get('status')} in {result.seconds:.1f} s ({counts})",
         f"  scan         {len(result.needles)} needles (id, photo ids, keys, image ids) searched in every "
         f"bucket (all versions), the identity table and the local outputs: {len(result.found)} found; "
         f"{len(result.in_logs)} in the local Spark logs (job logs: 30 days on AWS)",
-        f"  again        A's next photo answered: {result.again.get('status')}",
+        f"  again        {ERASED}'s next photo answered: {result.again.get('status')}",
     ]

@@ -39,7 +39,11 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+# jsii (imported with the CDK app) warns loudly about the Node.js version; the CLI pins what it supports.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 from cdk_app.artifacts import model_files
+from spark_app.core.arguments import OneLineParser, non_negative_int, positive_int
 from tests.e2e import answer_flow
 from tests.e2e.app_flow import AppFlow, AppFlowResult, AppPhoto, app_photos, app_problems, app_summary
 from tests.e2e.cdk_stack import StackSpec, evaluate_states_array, load_stack_spec
@@ -472,13 +476,20 @@ class RefitStep:
     report: dict[str, Any] = field(default_factory=dict)
 
 
+#: The one regularisation the flow's trainings cross-validate (see :func:`refit_steps`).
+FLOW_REG_PARAM = "0.1"
+
+
 def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[RefitStep]:
     """The refit workflow's job runs, with the arguments its state machine passes (from the template).
 
     ``min_images`` stands in for the production minimum (1,000) so that the flow's few photos can
     bootstrap a first basis, as a labelled corpus upload does before go-live; the basis then has
     ``min_images // 4`` components (the size rule: at least 4 images per component), and the
-    classifier accepts classes of a single photo.
+    classifier accepts classes of a single photo. Training cross-validates one regularisation,
+    ``FLOW_REG_PARAM``, against the 1-NN head: on the flow's handful of curated images every candidate
+    of the grid ties and the tie rule picks the strongest, this one, anyway; the grid's cost (~15 s per
+    training here) buys nothing (the choice is tested in tests/models and benchmarked in bench/).
     """
     definition = json.loads(spec.refit_definition)
     steps, state = [], definition["StartAt"]
@@ -493,16 +504,28 @@ def refit_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[Refi
         arguments = [overrides.get(flag, arg) for flag, arg in zip(previous, arguments, strict=True)]
         if arguments[:2] == ["pca", "fit"]:
             arguments += ["--pca-k", str(max(1, min_images // 4))]
+        if arguments[:2] == ["classifier", "train"]:
+            arguments += ["--reg-params", FLOW_REG_PARAM]
         steps.append(RefitStep(state, [*arguments, "--s3-endpoint-url", endpoint]))
         state = task["Next"]
     return steps
 
 
-def run_refit(steps: list[RefitStep], *, logs_dir: Path | None) -> list[RefitStep]:
+#: The refit workflow's classifier steps: what a training run with people's corrections is.
+CLASSIFIER_STEPS = ("TrainClassifier", "PromoteClassifier")
+
+
+def classifier_steps(spec: StackSpec, endpoint: str, *, min_images: int) -> list[RefitStep]:
+    """The refit workflow's classifier steps alone (train on curated data + corrections, promote with
+    the gate), with the arguments its state machine passes."""
+    return [s for s in refit_steps(spec, endpoint, min_images=min_images) if s.command in CLASSIFIER_STEPS]
+
+
+def run_refit(steps: list[RefitStep], *, logs_dir: Path | None, name: str = "refit") -> list[RefitStep]:
     """Run the steps in order, stopping at the first failure (as the state machine would)."""
     for step in steps:
-        log_file = (logs_dir or Path(tempfile.mkdtemp(prefix="fruits-refit-"))) / f"refit-{step.command}.log"
-        print(f"\n== refit {step.command}: spark_app {' '.join(step.arguments)}", flush=True)
+        log_file = (logs_dir or Path(tempfile.mkdtemp(prefix="fruits-refit-"))) / f"{name}-{step.command}.log"
+        print(f"\n== {name} {step.command}: spark_app {' '.join(step.arguments)}", flush=True)
         step.exit_code = run_spark_app(step.arguments, log_file=log_file)
         lines = [line for line in log_file.read_text().splitlines() if line.startswith("{")]
         step.report = json.loads(lines[-1]) if lines else {}
@@ -575,6 +598,8 @@ class FlowResult:
     instant: answer_flow.InstantAnswers | None = None
     #: The app's side (two identities through the app API), when the flow sent app photos.
     app: AppFlowResult | None = None
+    #: The refit's classifier steps run again after the app's correction (``app_corrections``).
+    retrain: list[RefitStep] = field(default_factory=list)
     #: Identity A erased at the end, and the scan for what is left (tests/e2e/erasure_flow.py).
     erasure: ErasureResult | None = None
 
@@ -595,6 +620,7 @@ def run_flow(
     after_refit: Sequence[Upload] = (),
     app_uploads: Sequence[AppPhoto] = (),
     app_abuse: bool = False,
+    app_corrections: bool = False,
     erase_app_identity: bool = False,
 ) -> FlowResult:
     """Run the whole flow against a fresh moto server; the server is stopped on return or failure.
@@ -609,8 +635,11 @@ def run_flow(
     ``uploads`` are the data team's labelled (curated) data; ``after_refit`` are app-less uploads.
     ``app_uploads``: sent by two app identities through the app API (:mod:`tests.e2e.app_flow`) with the
     last round of uploads; each identity then reads its own answers. ``app_abuse``: also send what the app
-    API must refuse. ``erase_app_identity``: at the end, identity A erases itself through the app API, and
-    everything is searched for what is left of it (:mod:`tests.e2e.erasure_flow`).
+    API must refuse. ``app_corrections``: identity A then corrects (or confirms) its photo's label through
+    the API, and, after a refit, the refit's classifier steps run again: training counts the correction
+    and the promotion gate judges the new classifier. ``erase_app_identity``: at the end, identity B
+    erases itself through the app API, and everything is searched for what is left of it
+    (:mod:`tests.e2e.erasure_flow`).
     """
     spec = load_stack_spec(out_dir / "cdk.out")
     clear_local_copy(spec, out_dir)
@@ -661,6 +690,12 @@ def run_flow(
             runs += run_executions(clients, spec, provisioned, endpoint, logs_dir=logs_dir, done=runs)
         if app and app_abuse:
             app.refuse_abuse(app_uploads[0])
+        retrain: list[RefitStep] = []
+        if app and app_corrections:
+            app.correct()
+            if refit_min_images is not None:
+                steps = classifier_steps(spec, endpoint, min_images=refit_min_images)
+                retrain = run_refit(steps, logs_dir=logs_dir, name="retrain")
         result = FlowResult(
             endpoint=endpoint,
             spec=spec,
@@ -675,6 +710,7 @@ def run_flow(
             refit=refit,
             instant=relay.report,
             app=app.finish() if app else None,
+            retrain=retrain,
         )
         print(format_summary(result), flush=True)
         if app and erase_app_identity:
@@ -783,6 +819,7 @@ def format_summary(result: FlowResult) -> str:
         else []
     )
     lines += app_summary(result.app)
+    lines += retrain_summary(result)
     lines += [
         f"results        {root}/features/ and {root}/errors/ (on the emulator)",
         f"local copy     {_display(result.local_copy)}",
@@ -791,9 +828,60 @@ def format_summary(result: FlowResult) -> str:
     return "\n".join(lines)
 
 
+def trained_version(result: FlowResult) -> dict[str, Any]:
+    """The ``version.json`` of the classifier trained after the correction (the local copy's)."""
+    train = next((s for s in result.retrain if s.command == "TrainClassifier"), None)
+    if train is None or "version" not in train.report:
+        return {}
+    names, config = result.spec.names, result.spec.config
+    path = result.out_dir / names.artifacts_bucket / config.classifiers_prefix / train.report["version"]
+    return json.loads((path / "version.json").read_text())
+
+
+def retrain_summary(result: FlowResult) -> list[str]:
+    """What the training run after the correction counted, what the gate said, what was promoted."""
+    from spark_app.cli.classifier import correction_line, gate_line
+
+    if not result.retrain:
+        return []
+    info, steps = trained_version(result), {s.command: s for s in result.retrain}
+    lines = ["retrain        the refit's classifier steps, after the app's correction"]
+    if info:
+        gate = info["gate"]
+        lines += [
+            f"  TrainClassifier   exit {steps['TrainClassifier'].exit_code}: {info['name']}",
+            f"    corrections     {correction_line(info['corrections'])}",
+            f"    gate            {gate_line(gate)}: top-1 {gate['top1']:.4f} on {gate['validation_images']} "
+            "curated validation images",
+        ]
+    if "PromoteClassifier" in steps:
+        promote = steps["PromoteClassifier"]
+        lines.append(
+            f"  PromoteClassifier exit {promote.exit_code}: LATEST {promote.report.get('previous')} "
+            f"-> {promote.report.get('promoted')}"
+        )
+    return lines
+
+
+def retrain_problems(result: FlowResult) -> list[str]:
+    """What is wrong with the training run after the correction (empty when it counted the correction,
+    the gate passed and the new classifier was promoted)."""
+    if not result.retrain:
+        return []
+    problems = [f"retrain {s.command} exited with {s.exit_code}" for s in result.retrain if s.exit_code]
+    info = trained_version(result)
+    if info and not info["corrections"]["images"]:
+        problems.append(f"the training run used no correction: {info['corrections']}")
+    if info and not info["gate"]["passed"]:
+        problems.append(
+            f"the gate refused the classifier trained with the correction: {info['gate']['reasons']}"
+        )
+    return problems
+
+
 def _answer_text(answer: dict[str, Any]) -> str:
     if answer.get("status") == "ok":
-        return f"{answer['label']} ({answer['confidence']:.2f})"
+        return f"{answer['predicted_label']} ({answer['confidence']:.2f})"
     if answer.get("status") == "error":
         return f"error [{answer.get('error_stage')}] {answer.get('error')}"
     return "no classifier yet"
@@ -808,11 +896,13 @@ def _display(path: Path) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.e2e.local_flow", description=__doc__.split("\n")[0]
+    parser = OneLineParser(prog="python -m tests.e2e.local_flow", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--images", type=positive_int, default=12, help="sample photos to upload (default 12)"
     )
-    parser.add_argument("--images", type=int, default=12, help="sample photos to upload (default 12)")
-    parser.add_argument("--classes", type=int, help="take them from this many class folders (default all)")
+    parser.add_argument(
+        "--classes", type=positive_int, help="take them from this many class folders (default all)"
+    )
     parser.add_argument(
         "--bad-uploads",
         action=argparse.BooleanOptionalAction,
@@ -828,45 +918,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"local copy folder (default {DEFAULT_OUT})"
     )
-    parser.add_argument("--keep-running", action="store_true", help="keep the emulator up until Ctrl-C")
+    parser.add_argument(
+        "--keep-running", action="store_true", help="keep the emulator up until Ctrl-C (default off)"
+    )
     parser.add_argument(
         "--new-uploads",
-        type=int,
+        type=non_negative_int,
         default=3,
         help="after the refit, upload this many unlabelled photos, which get predictions (default 3)",
     )
     parser.add_argument(
         "--refit-min-images",
-        type=int,
+        type=non_negative_int,
         default=8,
         help="after the batches, bootstrap one PCA basis (fit over the store with this minimum, promote, "
         "back-fill); 0 to skip (default 8)",
     )
     parser.add_argument(
         "--app-photos",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="photos sent through the app API by two identities, A and B in turn (default 2); 0 to skip",
+    )
+    parser.add_argument(
+        "--app-corrections",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="identity A corrects its photo's label through the app API, then the refit's classifier steps "
+        "run again: the correction is counted and the promotion gate judges the result (default on)",
     )
     parser.add_argument(
         "--app-abuse",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant)",
+        help="also send what the app API must refuse (HEIC, oversize, not an image, bomb, reused grant) "
+        "(default on)",
     )
     parser.add_argument(
         "--erase",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="at the end, identity A erases itself (DELETE /me); everything is scanned for it (default on)",
+        help="at the end, identity B erases itself (DELETE /me); everything is scanned for it (default on)",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the flow; exit 1 when a job failed or an upload is not accounted for exactly once."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     photos = sample_uploads(args.images, classes=args.classes)
+    problem = argument_problem(args, len(photos))
+    if problem:
+        parser.error(problem)
     uploads = photos + (bad_uploads() if args.bad_uploads else [])
     classes = sorted({u.key.split("/")[0] for u in photos})[: args.new_uploads]
     result = run_flow(
@@ -878,12 +982,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         after_refit=unlabelled_photos(classes) if args.refit_min_images else [],
         app_uploads=app_photos(args.app_photos),
         app_abuse=args.app_abuse,
-        erase_app_identity=args.erase,
+        app_corrections=args.app_corrections and args.app_photos > 0,
+        erase_app_identity=args.erase and args.app_photos > 0,
     )
     problems = check(result)
     for problem in problems:
         print(f"local-e2e: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def argument_problem(args: argparse.Namespace, photos: int) -> str | None:
+    """What makes the arguments unusable, found before the emulator starts (``None``: nothing)."""
+    folders = sum(1 for p in SAMPLE_DIR.iterdir() if p.is_dir())
+    if args.classes and args.classes > folders:
+        return f"--classes {args.classes}: the sample has {folders} class folders"
+    if photos < args.images:
+        return f"--images {args.images}: the sample has {photos} photos in the class folders taken"
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {args.out}: cannot create it ({exc.strerror})"
+    if not os.access(args.out, os.W_OK):
+        return f"--out {args.out}: not writable"
+    return None
 
 
 def check(result: FlowResult) -> list[str]:
@@ -912,6 +1033,7 @@ def check(result: FlowResult) -> list[str]:
     ]
     problems += answer_flow.problems(result.instant, instant_uploads, result.answers)
     problems += app_problems(result.app)
+    problems += retrain_problems(result)
     problems += erasure_problems(result.erasure)
     if result.left_in_queue or result.in_dead_letter_queue:
         problems.append(

@@ -24,7 +24,7 @@ from lambdas.app_api.handler import handler
 from tests.e2e.api_gateway import ApiGatewayEmulator, Caller, match_route, payload_v2_event, signature_valid
 from tests.e2e.sqs_lambda import FakeLambdaContext
 from tests.helpers.images import _save, fruit_rgb
-from tests.lambdas.app_api_world import INGEST_BUCKET, open_app_world
+from tests.lambdas.app_api_world import INGEST_BUCKET, RESULTS_BUCKET, open_app_world
 
 REGION = "eu-west-3"
 API_URL = "https://a1b2c3d4e5.execute-api.eu-west-3.amazonaws.com"
@@ -163,7 +163,11 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         yield {"s3": app.clients.s3, "pool": pool}
 
 
-def test_the_client_sends_a_photo_and_reads_its_answer_once_written(world: dict[str, Any]) -> None:
+def test_the_client_sends_a_photo_reads_its_answer_once_written_and_corrects_it(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEATURE_STORE", f"s3://{RESULTS_BUCKET}/features-store")
+    monkeypatch.setenv("CLASSIFIER_DIR", f"s3://{RESULTS_BUCKET}/classifiers")  # none promoted yet
     emulator = ApiGatewayEmulator(
         api_url=API_URL,
         route_keys=ROUTES,
@@ -194,10 +198,20 @@ def test_the_client_sends_a_photo_and_reads_its_answer_once_written(world: dict[
     keys = [o["Key"] for o in world["s3"].list_objects_v2(Bucket=INGEST_BUCKET)["Contents"]]
     assert keys == [f"uploads/{identity}/{grant.photo_id}.jpg"]
     assert client.answer(grant) is None  # pending
-    world["s3"].put_object(
-        Bucket=grant.answer_bucket, Key=grant.answer_key, Body=b'{"status": "ok", "label": "Kiwi"}'
+    answer = {"status": "ok", "predicted_label": "Kiwi", "image_id": "ab" * 32}
+    world["s3"].put_object(Bucket=grant.answer_bucket, Key=grant.answer_key, Body=json.dumps(answer))
+    assert client.wait_for_answer(grant, timeout=1, interval=0.01) == answer
+    stored = client.correct(grant.photo_id, "Dragon fruit", new_class=True)
+    assert (stored["kind"], stored["label"], stored["answer"]["predicted_label"]) == (
+        "new_class",
+        "Dragon fruit",
+        "Kiwi",
     )
-    assert client.wait_for_answer(grant, timeout=1, interval=0.01) == {"status": "ok", "label": "Kiwi"}
+    with pytest.raises(AppApiError) as unknown:
+        client.correct(grant.photo_id, "Kiwi")  # no classifier promoted: no known class yet
+    assert (unknown.value.status, unknown.value.code) == (422, "invalid_label")
+    key = f"features-store/corrections/{identity}/{grant.photo_id}.json"
+    assert json.loads(world["s3"].get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read())["new_class"]
     with pytest.raises(AppApiError) as refused:
         client.request_upload("image/heic", 10)
     assert (refused.value.status, refused.value.code) == (415, "unsupported_type")

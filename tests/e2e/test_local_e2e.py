@@ -157,3 +157,19 @@ def test_curated_data_is_answered_by_the_batch_not_on_arrival(flow: FlowResult) 
     )
     summary = json.loads((flow.local_copy / "runs" / f"{run.name}.json").read_text())
     assert (summary["answers_written"], summary["answers_kept"]) == (PHOTOS + 2, 0)
+
+
+def test_the_documented_snippet_reads_the_local_copy(flow: FlowResult, tmp_path: Path, monkeypatch) -> None:
+    """docs/local-e2e.md's pandas block, as written, on this run's local copy (``out/local-e2e/``)."""
+    from tests.docs.blocks import REPO, blocks
+
+    (snippet,) = [b for b in blocks(REPO / "docs" / "local-e2e.md") if b.language == "python"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "local-e2e").symlink_to(flow.out_dir)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet.source, snippet.id, "exec"), namespace)
+    assert (
+        len(namespace["features"]) == len(flow.features) and len(namespace["features"]["features"][0]) == 1280
+    )
+    assert sorted(namespace["errors"]["path"]) == sorted(flow.errors["path"])

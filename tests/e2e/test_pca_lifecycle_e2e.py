@@ -6,7 +6,9 @@ basis over the whole store, promote it, back-fill every batch, train a classifie
 (curated) data and promote it. New, unlabelled uploads are then projected and predicted directly, and
 every upload has an answer the app can fetch. Two app identities send one photo each through the app
 API with the new uploads (and what the API must refuse), then each reads its own answer
-(tests/e2e/app_flow.py).
+(tests/e2e/app_flow.py). Identity A then corrects (or confirms) its photo's label through the API, and
+the refit's classifier steps run again as its state machine runs them: training counts the correction,
+the promotion gate passes the new classifier and it is promoted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spark_app.core.corrections import parse_correction
 from tests.e2e.app_flow import app_photos
 from tests.e2e.local_flow import (
     FlowResult,
@@ -26,6 +29,7 @@ from tests.e2e.local_flow import (
     read_table,
     run_flow,
     sample_uploads,
+    trained_version,
     unlabelled_photos,
 )
 
@@ -46,6 +50,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> FlowResult:
         after_refit=unlabelled_photos(classes),
         app_uploads=app_photos(APP_PHOTOS),
         app_abuse=True,
+        app_corrections=True,
         erase_app_identity=True,
     )
 
@@ -86,7 +91,7 @@ def test_new_uploads_get_a_prediction_and_every_upload_an_answer(flow: FlowResul
     assert len(fresh) == CLASSES and all(
         a["status"] == "ok" and a["classifier_version"] == classifier for a in fresh.values()
     )
-    right = sum(a["label"].replace(" ", "-") in k for k, a in fresh.items())
+    right = sum(a["predicted_label"].replace(" ", "-") in k for k, a in fresh.items())
     # Trained on 2 photos per class here (the quality bar, 38 classes x 40, is in tests/spark_app).
     assert right >= 3, fresh
 
@@ -123,7 +128,7 @@ def test_the_instant_answer_came_first_with_the_batchs_numbers(flow: FlowResult)
         key = f"{prefix}{upload.key}"
         answer, row = flow.answers[key], rows[f"s3://{bucket}/{key}"]
         assert answer["batch_id"] is None and flow.instant.results[key]["written"]
-        assert answer["status"] == "ok" and answer["label"] == row.predicted_label
+        assert answer["status"] == "ok" and answer["predicted_label"] == row.predicted_label
         assert abs(answer["confidence"] - row.confidence) <= 1e-4
         assert (answer["model_version"], answer["pca_version"], answer["classifier_version"]) == (
             row.model_version,
@@ -188,9 +193,74 @@ def test_every_api_call_was_signed_routed_and_served_by_the_handler(flow: FlowRe
     assert calls and all(c.route_key is not None for c in calls)  # no 403 (signature) or 404 (route)
     identities = {i.identity_id for i in flow.app.identities}
     assert {c.identity_id for c in calls} == identities
-    assert {c.route_key for c in calls} == {"POST /photos", "POST /photos/{photo_id}/commit"}
+    assert {c.route_key for c in calls} == {
+        "POST /photos",
+        "POST /photos/{photo_id}/commit",
+        "POST /photos/{photo_id}/correction",
+    }
     # Every photo sent was POSTed with its grant's form, under its own identity's staged prefix.
     assert all(f"incoming/{f.identity_id}/" in f.fields["key"] for f in flow.app.forms)
+
+
+# ------------------------------------------------------------------------------- people's corrections
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_correction_through_the_app_flows_into_a_training_run_that_passes_the_gate(
+    flow: FlowResult,
+) -> None:
+    first = {s.command: s for s in flow.refit}["PromoteClassifier"].report["promoted"]
+    a = flow.app.identities[0]
+    (grant,), (photo,) = a.grants, a.photos
+    own, of_another, unknown = flow.app.corrections
+    # A's correction of its own photo: its true class, against the answer of the first classifier.
+    assert (own.case, own.status, own.label, photo.truth) == (
+        "A corrects its own photo",
+        201,
+        *[photo.truth] * 2,
+    )
+    assert own.code in ("confirmation", "correction") and own.reply["answer"]["classifier_version"] == first
+    # Refused: B correcting A's photo (not found under B's own id), a label that is not a class.
+    assert (of_another.sender, of_another.owner, of_another.status, of_another.code) == (
+        "B",
+        "A",
+        404,
+        "not_found",
+    )
+    assert (unknown.status, unknown.code) == (422, "invalid_label")
+    assert f"did you mean {photo.truth!r}?" in unknown.reply["message"]
+    # One record in the store, under A's id, naming the bytes the features hold.
+    stored = sorted((flow.local_copy / "corrections").rglob("*.json"))
+    assert [p.relative_to(flow.local_copy).as_posix() for p in stored] == [
+        f"corrections/{a.identity_id}/{grant.photo_id}.json"
+    ]
+    record = parse_correction(stored[0].read_text())
+    row = flow.features.set_index("path").loc[
+        f"s3://{flow.spec.names.ingestion_bucket}/uploads/{a.identity_id}/{grant.photo_id}.jpg"
+    ]
+    assert (record.identity_id, record.image_id, record.label) == (
+        a.identity_id,
+        row["image_id"],
+        photo.truth,
+    )
+    assert record.classifier_version == first and record.model_version == row["model_version"]
+    # The refit's classifier steps, run again: the correction counted, the gate passed, LATEST moved.
+    steps = {s.command: s for s in flow.retrain}
+    assert list(steps) == ["TrainClassifier", "PromoteClassifier"] and all(
+        s.exit_code == 0 for s in flow.retrain
+    )
+    info = trained_version(flow)
+    counts = info["corrections"]
+    assert (counts["read"], counts["votes"], counts["identities"], counts["images"]) == (1, 1, 1, 1)
+    assert counts["weight"] == 1.0 and counts["curated"] == counts["no_features"] == 0
+    gate = info["gate"]
+    assert gate["passed"] and gate["against"] == first and gate["reasons"] == []
+    assert gate["top1"] >= gate["promoted_top1"] - 0.005  # curated top-1: not down by more than 0.5 point
+    assert steps["PromoteClassifier"].report == {"promoted": info["name"], "previous": first, "changed": True}
+    summary = format_summary(flow)
+    assert "corrections     1 read: 1 image(s) from 1 identit(y/ies), weight 1.00" in summary
+    assert f"gate            passed vs {first}" in summary
 
 
 # ------------------------------------------------------------------------------- erasure
@@ -198,29 +268,31 @@ def test_every_api_call_was_signed_routed_and_served_by_the_handler(flow: FlowRe
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_identity_a_erased_through_the_app_leaves_nothing_and_can_upload_again(flow: FlowResult) -> None:
+def test_identity_b_erased_through_the_app_leaves_nothing_and_can_upload_again(flow: FlowResult) -> None:
+    """B erases itself at the end of the flow (A keeps its correction, checked above and here)."""
     erasure = flow.erasure
     assert erasure is not None and erasure.exit_code == 0, erasure
     a, b = flow.app.identities
-    assert erasure.identity_id == a.identity_id
+    assert erasure.identity_id == b.identity_id
     # The pass ran with the template's arguments (two local departures: tests/e2e/erasure_flow.py).
-    assert erasure.arguments[:5] == ["erase", "--identity", a.identity_id, "--erasure-id", erasure.erasure_id]
+    assert erasure.arguments[:5] == ["erase", "--identity", b.identity_id, "--erasure-id", erasure.erasure_id]
     receipt = erasure.receipt
     assert receipt["status"] == "done" and receipt["erasure_id"] == erasure.erasure_id
     counts = receipt["counts"]
     assert (counts["uploads"], counts["answers"], counts["feature_rows"]) == (1, 1, 1)
     assert counts["manifest_lines"] == 1 and counts["identity_items"] >= 2  # quota and commit records
     assert not any(n in json.dumps(receipt) for n in erasure.needles)  # counts and times only
-    # Every bucket (all versions), the identity table and the local outputs: nothing of A.
+    # Every bucket (all versions), the identity table and the local outputs: nothing of B.
     assert len(erasure.needles) == 4 and erasure.found == []  # id, photo id, key, image id
-    # B is untouched: its row and its answer, in the local copy made after the erasure.
+    # A is untouched: its row, its answer and its correction, in the local copy made after the erasure.
     after = read_table(flow.local_copy / "features")
     assert len(after) == len(flow.features) - 1
-    assert [p for p in after["path"] if f"/{b.identity_id}/" in p] == [
-        p for p in flow.features["path"] if f"/{b.identity_id}/" in p
+    assert [p for p in after["path"] if f"/{a.identity_id}/" in p] == [
+        p for p in flow.features["path"] if f"/{a.identity_id}/" in p
     ]
-    (grant,) = b.grants
+    (grant,) = a.grants
     assert (flow.out_dir / flow.spec.names.results_bucket / grant.answer_key).is_file()
-    # A sends a photo again afterwards: the answer Lambda answers it as usual.
+    assert (flow.local_copy / "corrections" / a.identity_id / f"{grant.photo_id}.json").is_file()
+    # B sends a photo again afterwards: the answer Lambda answers it as usual.
     assert erasure.again.get("status") == "ok" and erasure.again.get("written") is True
     assert check(flow) == []

@@ -60,14 +60,15 @@ def test_recorder_yields_images_and_reports_failures_and_answers(tmp_path) -> No
     written = {p.name: json.loads(p.read_text()) for p in (tmp_path / "answers").rglob("*.json")}
     assert written["bad.jpg.json"] == {
         "status": "error",
-        "label": None,
+        "predicted_label": None,
         "error_stage": "decode",
         "error": "not an image",
         "batch_id": "b1",
         "model_version": "mobilenet@abc",
     }
     assert written["a.jpg.json"]["top3"][0] == {"label": "Apple", "confidence": 0.9}
-    assert written["a.jpg.json"]["pca_version"] == "pca-1" and written["b.jpg.json"]["label"] == "unknown"
+    assert written["a.jpg.json"]["pca_version"] == "pca-1"
+    assert written["b.jpg.json"]["predicted_label"] == "unknown"
     assert (tmp_path / "answers" / "x" / "a.jpg.json").is_file()  # the key keeps the upload's folders
 
 

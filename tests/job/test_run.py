@@ -46,10 +46,11 @@ def _read(output: Path, dataset: str, batch_id: str) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def seeded(spark, tmp_path_factory):
+def seeded(spark, sample_store, tmp_path_factory):
     """A store with the bundled sample as batch ``seed`` and a basis fitted over it, promoted."""
-    output = tmp_path_factory.mktemp("out")
-    seed = run(RunConfig(input=str(BUNDLED_SAMPLE), output=str(output), batch_id="seed"), spark)
+    output = tmp_path_factory.mktemp("out") / "store"
+    shutil.copytree(sample_store[0], output)
+    seed = sample_store[1]
     assert seed.pca_version is None and "no PCA basis promoted" in seed.pca_note  # a batch never fits
     assert 1 <= seed.model_builds <= 2  # local[2]: at most two Python workers build the model
     fitted = fit_over_store(spark, str(output), str(output / "pca_models"), k=K, min_images=32)
@@ -304,7 +305,7 @@ def test_a_batch_with_a_promoted_classifier_answers_every_upload(trained, spark,
     assert rows["top3_labels"].map(len).eq(3).all() and (rows["confidence"] >= 0.5).all()
     documents = {p.name: json.loads(p.read_text()) for p in fresh.rglob("*.json")}
     assert len(documents) == 6
-    assert documents[f"{images[0].name}.json"]["label"] == images[0].parent.name
+    assert documents[f"{images[0].name}.json"]["predicted_label"] == images[0].parent.name
     assert documents["truncated.jpg.json"]["status"] == "error"
     assert documents["gone.jpg.json"]["error_stage"] == "read"
     assert all("exif" not in json.dumps(d).lower() for d in documents.values())

@@ -68,7 +68,7 @@ def test_a_photo_without_a_promoted_classifier_says_so(runtime: Runtime) -> None
     answer, extracted = answer_document(
         photo.read_bytes(), runtime.extractor, runtime.heads.current(), runtime.model_version
     )
-    assert answer["status"] == "no_classifier" and answer["label"] is None and answer["top3"] == []
+    assert answer["status"] == "no_classifier" and answer["predicted_label"] is None and answer["top3"] == []
     assert answer["model_version"] == runtime.model_version == "mobilenet_v2_1.0_224_avg@6714965a05ee"
     assert answer["batch_id"] is None and len(answer["image_id"]) == 64
     assert extracted.features.shape == (FEATURE_DIM,) and np.isfinite(extracted.features).all()
@@ -82,7 +82,9 @@ def test_a_promoted_classifier_predicts_with_the_batchs_rounding(runtime: Runtim
         real_images(1)[0].read_bytes(), runtime.extractor, heads, runtime.model_version
     )
     expected = round(float(np.exp(2.0) / (np.exp(2.0) + 2 * np.exp(-2.0))), 4)
-    assert answer["status"] == "ok" and answer["label"] == "Kiwi" and answer["confidence"] == expected
+    assert (
+        answer["status"] == "ok" and answer["predicted_label"] == "Kiwi" and answer["confidence"] == expected
+    )
     assert answer["top3"][0]["label"] == "Kiwi" and answer["classifier_version"] == name
 
 

@@ -14,10 +14,10 @@ from spark_app.store.answers import write_answer, write_answers
 
 def test_a_local_answer_is_created_once_and_never_replaced(tmp_path) -> None:
     root = str(tmp_path / "answers")
-    assert write_answer(root, "uploads/a/photo.jpg", {"status": "ok", "label": "Kiwi"})
+    assert write_answer(root, "uploads/a/photo.jpg", {"status": "ok", "predicted_label": "Kiwi"})
     assert not write_answer(root, "uploads/a/photo.jpg", {"status": "error"})
     document = tmp_path / "answers" / "uploads" / "a" / "photo.jpg.json"
-    assert json.loads(document.read_text()) == {"label": "Kiwi", "status": "ok"}
+    assert json.loads(document.read_text()) == {"predicted_label": "Kiwi", "status": "ok"}
     assert [p.name for p in document.parent.iterdir()] == ["photo.jpg.json"]  # no lock or temporary file
 
 
@@ -41,10 +41,10 @@ def test_write_answers_counts_only_what_it_wrote(tmp_path) -> None:
 
 def test_on_s3_the_second_writer_gets_false_and_the_first_answer_stays(s3_endpoint) -> None:
     root = "s3://results/answers"
-    assert write_answer(root, "uploads/x.jpg", {"status": "ok", "label": "Kiwi"})
+    assert write_answer(root, "uploads/x.jpg", {"status": "ok", "predicted_label": "Kiwi"})
     assert not write_answer(root, "uploads/x.jpg", {"status": "no_classifier"})
     body = s3_endpoint.get_object(Bucket="results", Key="answers/uploads/x.jpg.json")["Body"].read()
-    assert json.loads(body) == {"label": "Kiwi", "status": "ok"}
+    assert json.loads(body) == {"predicted_label": "Kiwi", "status": "ok"}
 
 
 def test_an_object_above_the_limit_is_refused_before_reading(s3_endpoint, tmp_path) -> None:
