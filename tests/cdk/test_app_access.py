@@ -72,6 +72,7 @@ def test_route_keys_become_execute_api_paths() -> None:
         ("POST", "/photos"),
         ("POST", "/photos/*/commit"),
         ("POST", "/photos/*/correction"),
+        ("DELETE", "/me"),
     ]
 
 
@@ -150,12 +151,13 @@ def test_each_app_role_trusts_only_this_pool_and_its_kind_of_identity(custom, ro
     assert custom.properties(getattr(custom.construct, role))["MaxSessionDuration"] == 3600
 
 
-def test_the_app_may_call_the_three_routes_and_read_its_own_answers_only(custom) -> None:
+def test_the_app_may_call_the_four_routes_and_read_its_own_answers_only(custom) -> None:
     app = custom.construct
     guest, signed_in = _statements(custom, app.guest_role), _statements(custom, app.signed_in_role)
     assert guest == signed_in and set(guest) == {"CallAppRoutes", "ReadOwnAnswers", "ListOwnAnswers"}
     api = custom.stack.get_logical_id(app.api.node.default_child)
     assert sorted(resolve_join(r) for r in guest["CallAppRoutes"]["Resource"]) == [
+        f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/DELETE/me",
         f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos",
         f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos/*/commit",
         f"arn:aws:execute-api:eu-west-3:${{AWS::AccountId}}:${{{api}}}/$default/POST/photos/*/correction",

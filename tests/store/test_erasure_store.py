@@ -121,7 +121,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path):
         )
     s3 = request.getfixturevalue("s3_endpoint")
     s3.put_bucket_versioning(Bucket="results", VersioningConfiguration={"Status": "Enabled"})
-    dynamodb = boto3.client("dynamodb", endpoint_url=s3.meta.endpoint_url)
+    dynamodb = boto3.client("dynamodb", endpoint_url=s3.meta.endpoint_url, region_name=s3.meta.region_name)
     dynamodb.create_table(
         TableName=TABLE,
         KeySchema=[
@@ -147,7 +147,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path):
             Finding(f"dynamodb:{TABLE}", n) for n in needles if n in json.dumps(items)
         ]
 
-    request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL_DYNAMODB", s3.meta.endpoint_url)
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", s3.meta.endpoint_url)
+    monkeypatch.setenv("AWS_REGION", s3.meta.region_name)  # the erasure's clients: the table's region
     return layout, ErasureRequest(ALICE, layout, identity_table=TABLE, hold_seconds=0), scan
 
 
