@@ -183,6 +183,9 @@ class AppFlow:
     """The identity pool, table, API emulator and two app installs in one moto server."""
 
     def __init__(self, spec: StackSpec):
+        from lambdas.app_api.aws import default_clients
+
+        default_clients.cache_clear()  # the API Lambda's clients of an earlier flow name its emulator
         self.spec, self.app = spec, app_spec(spec)
         self.bucket = spec.names.ingestion_bucket
         self.s3 = boto3.client("s3", region_name=spec.region)
