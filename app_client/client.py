@@ -160,6 +160,11 @@ class AppClient:
             body["new_class"] = True
         return self.call("POST", f"/photos/{photo_id}/correction", body)
 
+    def erase_me(self) -> dict[str, Any]:
+        """``DELETE /me``: erase everything of this identity (``{"erasure_id", "status"}``); afterwards,
+        forget the identity id (the next install asks for a new one)."""
+        return self.call("DELETE", "/me")
+
     # -- the answer -----------------------------------------------------------------------------
 
     def answer(self, grant: Grant) -> dict[str, Any] | None:

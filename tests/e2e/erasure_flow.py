@@ -109,7 +109,7 @@ def erase_identity(
     clients.sfn.create_state_machine(
         name=props["StateMachineName"], definition=props["DefinitionString"], roleArn=props["RoleArn"]
     )
-    reply = identity.client.call("DELETE", "/me")
+    reply = identity.client.erase_me()
     (execution,) = started_executions(clients.sfn, arn)
     execution.arguments = pass_arguments(props["DefinitionString"], execution.input, endpoint)
     log_file = (logs_dir or out_dir / "logs") / f"erase-{execution.name}.log"

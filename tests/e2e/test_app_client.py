@@ -215,4 +215,7 @@ def test_the_client_sends_a_photo_reads_its_answer_once_written_and_corrects_it(
     with pytest.raises(AppApiError) as refused:
         client.request_upload("image/heic", 10)
     assert (refused.value.status, refused.value.code) == (415, "unsupported_type")
+    with pytest.raises(AppApiError) as unavailable:
+        client.erase_me()  # no erasure state machine in this world (tests/e2e/erasure_flow.py has one)
+    assert (unavailable.value.status, unavailable.value.code) == (503, "erasure_unavailable")
     assert {c.route_key for c in emulator.calls} == set(ROUTES)
