@@ -267,10 +267,13 @@ def test_the_registry_names_match_and_the_stores_come_from_the_environment() -> 
     assert (load_config(ENVIRONMENT).feature_store, load_config(ENVIRONMENT).classifier_dir) == (None, None)
 
 
-def test_the_answered_label_is_read_under_its_new_and_its_former_name() -> None:
+def test_the_answered_label_is_the_answer_documents_predicted_label() -> None:
     image = "ab" * 32
     assert (
         route.answered_photo({"status": "ok", "predicted_label": "Kiwi", "image_id": image}).label == "Kiwi"
     )
-    assert route.answered_photo({"status": "ok", "label": "Kiwi", "image_id": image}).label == "Kiwi"
-    assert route.answered_photo({"status": "no_classifier", "label": None, "image_id": image}).label is None
+    assert route.answered_photo({"status": "ok", "label": "Kiwi", "image_id": image}).label is None
+    assert (
+        route.answered_photo({"status": "no_classifier", "predicted_label": None, "image_id": image}).label
+        is None
+    )
