@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 DEFAULT_LOCAL_MASTER = "local[*]"
 LOCAL_SHUFFLE_PARTITIONS = 8
+
+
+#: The console logging of a local session (EMR Serverless keeps its own).
+LOCAL_LOG4J = Path(__file__).with_name("log4j2-local.properties")
 
 
 def build_session(app_name: str, *, master: str | None, arrow_batch_rows: int, local_memory: str = "4g"):
@@ -25,6 +30,8 @@ def build_session(app_name: str, *, master: str | None, arrow_batch_rows: int, l
             .config("spark.ui.enabled", "false")
             # One machine: a few shuffle partitions, not 200 (a store's dedup and group-bys are small).
             .config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+            # Quiet start-up: no warnings about the machine above a command's own output or error line.
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOCAL_LOG4J}")
         )
         # Python workers of a local session inherit the driver's environment.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -36,7 +43,7 @@ def build_session(app_name: str, *, master: str | None, arrow_batch_rows: int, l
         .config("spark.python.worker.reuse", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "true")
+        .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())  # a bar for people only
         .config("spark.sql.parquet.compression.codec", "zstd")
         .getOrCreate()
     )
