@@ -57,7 +57,11 @@ def test_the_image_pins_every_package_like_requirements_and_this_venv() -> None:
 def test_the_build_context_is_the_code_and_the_pinned_model_only(synth) -> None:
     context = image_context(synth)
     files = sorted(p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file())
-    spark_app = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "spark_app").rglob("*.py"))
+    spark_app = sorted(
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in (REPO_ROOT / "spark_app").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
     answer = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "lambdas/answer").glob("*"))
     assert [f for f in files if f.startswith("spark_app/")] == spark_app
     assert [f for f in files if f.startswith("lambdas/")] == ["lambdas/__init__.py", *answer]
