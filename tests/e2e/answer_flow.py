@@ -159,19 +159,28 @@ ENVIRON_LOCK = threading.RLock()
 
 
 @contextmanager
+def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
+    """Set and remove environment variables; restore those afterwards (only those: another thread, such
+    as the answer relay importing its handler, may set its own meanwhile)."""
+    saved = {name: os.environ.get(name) for name in (*values, *remove)}
+    for name in remove:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def environ_set(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these variables only, under :data:`ENVIRON_LOCK`, and restore them afterwards."""
-    with ENVIRON_LOCK:
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    """:func:`patched_environ` under :data:`ENVIRON_LOCK` (two emulated Lambdas start in threads)."""
+    with ENVIRON_LOCK, patched_environ(values):
+        yield
 
 
 class Relay:

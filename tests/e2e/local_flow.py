@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -130,22 +130,7 @@ def reset_emulator(url: str) -> None:
         response.read()
 
 
-@contextmanager
-def patched_environ(values: Mapping[str, str], remove: Sequence[str] = ()) -> Iterator[None]:
-    """Set and remove environment variables; restore those afterwards (only those: another thread, such
-    as the answer relay importing its handler, may set its own meanwhile)."""
-    saved = {name: os.environ.get(name) for name in (*values, *remove)}
-    for name in remove:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+patched_environ = answer_flow.patched_environ
 
 
 def emulator_environment(endpoint: str, region: str) -> dict[str, str]:
