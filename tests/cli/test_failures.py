@@ -264,8 +264,7 @@ def _call(module: str, argv: list[str], capsys) -> tuple[int, str]:
 def _child(case: Case, argv: list[str], tmp_path: Path) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))} | case.env
     if case.how == "cdk":
-        if not CDK.exists():
-            pytest.skip("CDK CLI not installed: run `npm ci` (make setup) first")
+        assert CDK.exists(), "CDK CLI not installed: run `make setup` (npm ci) first"
         env |= {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
         command = [
             str(CDK),
