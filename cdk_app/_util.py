@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
@@ -74,3 +76,15 @@ def dead_letter_queue(scope: Construct, queue_name: str, what: str) -> sqs.Queue
     )
     acknowledge(queue, {"AwsSolutions-SQS3": f"This queue is the dead-letter queue of {what}."})
     return queue
+
+
+def list_under(
+    sid: str, bucket: s3.IBucket, prefixes: list[str], actions: tuple[str, ...] = ("s3:ListBucket",)
+) -> iam.PolicyStatement:
+    """Listing ``bucket`` only where the request's ``s3:prefix`` matches one of ``prefixes`` (patterns)."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=list(actions),
+        resources=[bucket.bucket_arn],
+        conditions={"StringLike": {"s3:prefix": prefixes}},
+    )

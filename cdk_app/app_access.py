@@ -26,7 +26,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app._util import acknowledge, log_retention, nag_ref
+from cdk_app._util import acknowledge, list_under, log_retention, nag_ref
 from cdk_app.app_access_props import AppAccessProps
 from cdk_app.ingest import function_log_group, python_function
 from lambdas.app_api import config as app_env
@@ -161,12 +161,7 @@ class AppAccess(Construct):
             iam.PolicyStatement(
                 sid="CheckStagedUploads", actions=["s3:GetObject", "s3:DeleteObject"], resources=[staged]
             ),
-            iam.PolicyStatement(
-                sid="FindStagedUploads",
-                actions=["s3:ListBucket"],
-                resources=[ingestion.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{props.staging_prefix}*"]}},
-            ),
+            list_under("FindStagedUploads", ingestion, [f"{props.staging_prefix}*"]),
             # The commit's copy: write-only under uploads (it never reads what is there).
             iam.PolicyStatement(
                 sid="CommitUploads",
@@ -255,12 +250,7 @@ class AppAccess(Construct):
                 actions=["s3:GetObject"],
                 resources=[results.arn_for_objects(f"{answers}*")],
             ),
-            iam.PolicyStatement(
-                sid="FindAnswersToCorrect",
-                actions=["s3:ListBucket"],
-                resources=[results.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{answers}*"]}},
-            ),
+            list_under("FindAnswersToCorrect", results, [f"{answers}*"]),
             iam.PolicyStatement(
                 sid="ReadKnownClasses",
                 actions=["s3:GetObject"],
@@ -368,12 +358,7 @@ class AppAccess(Construct):
                     resources=[results.arn_for_objects(own_answers)],
                 ),
                 # Listing its own answer prefix: how the app tells "pending" (no such key) from an answer.
-                iam.PolicyStatement(
-                    sid="ListOwnAnswers",
-                    actions=["s3:ListBucket"],
-                    resources=[results.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [own_answers]}},
-                ),
+                list_under("ListOwnAnswers", results, [own_answers]),
             ],
         )
         stack = Stack.of(self)

@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from cdk_app._util import acknowledge, log_retention, nag_ref
+from cdk_app._util import acknowledge, list_under, log_retention, nag_ref
 from cdk_app.catalog import glue_arns
 from cdk_app.erasure_props import ErasureProps
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
@@ -41,6 +41,8 @@ from spark_app.core.schema import DATASETS
 
 _DELETE = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
 _REWRITE = ["s3:GetObject", "s3:PutObject", *_DELETE]
+#: Listing objects and their versions (a prefix purged in a versioned bucket).
+_LIST_VERSIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 
 
 def erase_arguments(
@@ -215,11 +217,8 @@ class Erasure(Construct):
                 actions=_DELETE,
                 resources=[ingestion.arn_for_objects(f"{prefix}*") for prefix in ingest_prefixes],
             ),
-            iam.PolicyStatement(
-                sid="ListUploads",
-                actions=["s3:ListBucket", "s3:ListBucketVersions"],
-                resources=[ingestion.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in ingest_prefixes]}},
+            list_under(
+                "ListUploads", ingestion, [f"{prefix}*" for prefix in ingest_prefixes], _LIST_VERSIONS
             ),
             iam.PolicyStatement(
                 sid="EraseAnswers",
@@ -237,12 +236,7 @@ class Erasure(Construct):
                 actions=_REWRITE,
                 resources=[artifacts.arn_for_objects(f"{props.manifests_prefix}*")],
             ),
-            iam.PolicyStatement(
-                sid="ListManifests",
-                actions=["s3:ListBucket", "s3:ListBucketVersions"],
-                resources=[artifacts.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{props.manifests_prefix}*"]}},
-            ),
+            list_under("ListManifests", artifacts, [f"{props.manifests_prefix}*"], _LIST_VERSIONS),
             # HeadObject of a receipt or tombstone that may not exist needs ListBucket without a prefix.
             iam.PolicyStatement(
                 sid="ListResults",
@@ -320,11 +314,4 @@ class Erasure(Construct):
             },
         )
         tombstones = f"{self.props.features_prefix}{ERASURE_DIR}/{TOMBSTONES}/*"
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ListTombstones",
-                actions=["s3:ListBucket"],
-                resources=[self.results.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [tombstones]}},
-            )
-        )
+        function.add_to_role_policy(list_under("ListTombstones", self.results, [tombstones]))

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app._util import acknowledge, nag_ref
+from cdk_app._util import acknowledge, list_under, nag_ref
 from cdk_app.catalog import glue_arns
 from cdk_app.images import EMR_SERVICE, emr_applications_arn
 from cdk_app.processing_props import ProcessingProps
@@ -137,14 +137,7 @@ class Processing(Construct):
                 resources=objects(ingestion, props.uploads_prefix, props.curated_prefix),
             ),
             # The job lists uploads only for an s3:// --input (ListObjectsV2 always sends the prefix).
-            iam.PolicyStatement(
-                sid="ListUploads",
-                actions=["s3:ListBucket"],
-                resources=[ingestion.bucket_arn],
-                conditions={
-                    "StringLike": {"s3:prefix": [f"{props.uploads_prefix}*", f"{props.curated_prefix}*"]}
-                },
-            ),
+            list_under("ListUploads", ingestion, [f"{props.uploads_prefix}*", f"{props.curated_prefix}*"]),
             iam.PolicyStatement(
                 sid="ReadCodeModelsManifests",
                 actions=["s3:GetObject"],
